@@ -1,0 +1,136 @@
+//! Prometheus metrics: HTTP traffic and sync outcomes, served as text on `GET /metrics`.
+
+use std::{sync::Arc, time::Instant};
+
+use axum::{
+    extract::{MatchedPath, Request, State},
+    http::header,
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{counter::Counter, family::Family, histogram::Histogram},
+    registry::Registry,
+};
+use vigil_sync::PushOutcome;
+
+use super::AppState;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+/// The backend's metrics and the registry that renders them.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RouteLabels, Counter>,
+    latency: Family<RouteLabels, Histogram>,
+    pushed: Family<OutcomeLabels, Counter>,
+    pulled: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("vigil");
+        let requests = Family::<RouteLabels, Counter>::default();
+        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new([
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ])
+        });
+        let pushed = Family::<OutcomeLabels, Counter>::default();
+        let pulled = Counter::default();
+        registry.register("http_requests", "HTTP requests answered", requests.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            latency.clone(),
+        );
+        registry.register(
+            "sync_pushed_reports",
+            "Pushed reports by outcome",
+            pushed.clone(),
+        );
+        registry.register(
+            "sync_pulled_changes",
+            "Changes sent to devices by pull",
+            pulled.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            pushed,
+            pulled,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn push_outcome(&self, outcome: PushOutcome) {
+        let outcome = match outcome {
+            PushOutcome::Accepted => "accepted",
+            PushOutcome::Duplicate => "duplicate",
+            PushOutcome::Rejected => "rejected",
+        };
+        self.pushed.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    pub fn pulled(&self, changes: usize) {
+        self.pulled.inc_by(changes as u64);
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Counts and times every request by its route template (not the raw path, which
+/// would make a series per id).
+pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().to_string();
+    let start = Instant::now();
+    let response = next.run(req).await;
+    let labels = RouteLabels {
+        method,
+        route,
+        status: response.status().as_u16(),
+    };
+    metrics.requests.get_or_create(&labels).inc();
+    metrics
+        .latency
+        .get_or_create(&labels)
+        .observe(start.elapsed().as_secs_f64());
+    response
+}
+
+/// Prometheus scrape endpoint.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+pub async fn scrape(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}

@@ -1,0 +1,110 @@
+//! The HTTP API. [`router`] builds the whole axum app from an [`AppState`], so tests drive
+//! it with `tower::ServiceExt::oneshot` and `vigil serve` binds it to a port.
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+mod health;
+mod incidents;
+pub mod metrics;
+mod openapi;
+mod sync;
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    http::StatusCode,
+    middleware,
+    routing::{get, post},
+};
+use chrono::TimeDelta;
+use tower_http::trace::TraceLayer;
+use vigil_sync::Limits;
+
+use crate::db::Db;
+use error::AppError;
+use metrics::Metrics;
+
+/// Settings the handlers need.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// How long a login token stays valid.
+    pub token_ttl: TimeDelta,
+    /// Time limits on user reports.
+    pub limits: Limits,
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            token_ttl: TimeDelta::days(30),
+            limits: Limits::default(),
+            max_body_bytes: 2 * 1024 * 1024,
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub metrics: Arc<Metrics>,
+    pub config: Arc<ApiConfig>,
+    /// Verified against when a login names an unknown user (see `auth::login`).
+    pub dummy_hash: Arc<str>,
+}
+
+impl AppState {
+    pub fn new(db: Db, config: ApiConfig) -> AppState {
+        AppState {
+            db,
+            metrics: Arc::new(Metrics::default()),
+            config: Arc::new(config),
+            dummy_hash: auth::dummy_hash().into(),
+        }
+    }
+}
+
+/// The whole HTTP API.
+pub fn router(state: AppState) -> Router {
+    let max_body = state.config.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(metrics::scrape))
+        .route("/v1/openapi.json", get(openapi::spec))
+        .route("/v1/auth/register", post(auth::register))
+        .route("/v1/auth/login", post(auth::login))
+        .route("/v1/auth/logout", post(auth::logout))
+        .route("/v1/sync/push", post(sync::push))
+        .route("/v1/sync/pull", get(sync::pull))
+        .route("/v1/incidents", get(incidents::list))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .route_layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> AppError {
+    AppError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; see /v1/openapi.json",
+    )
+}
+
+async fn method_not_allowed() -> AppError {
+    AppError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not take that method; see /v1/openapi.json",
+    )
+}

@@ -1,0 +1,41 @@
+//! The OpenAPI document served at `GET /v1/openapi.json`.
+
+use axum::Json;
+use utoipa::{
+    Modify, OpenApi,
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+};
+
+use super::{auth, error, health, incidents, metrics, sync};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Vigil API", description = "Neighbourhood safety reports: accounts, sync protocol v1 and incident queries."),
+    paths(
+        health::healthz, metrics::scrape, auth::register, auth::login, auth::logout,
+        sync::push, sync::pull, incidents::list,
+    ),
+    components(schemas(
+        error::ErrorBody, auth::Credentials, auth::Registered, auth::Session,
+        vigil_sync::PushRequest, vigil_sync::PushResponse, vigil_sync::PullResponse, vigil_sync::Incident,
+    )),
+    modifiers(&BearerAuth),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI 3.1 description of this API.
+pub async fn spec() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

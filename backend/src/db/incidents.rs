@@ -1,0 +1,349 @@
+//! Incidents and the change feed that pull sync pages through.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, FixedOffset, TimeZone, Utc};
+use sqlx::Row;
+use vigil_sync::{AreaCell, Category, Change, Incident, IncidentId, Location, Source, Status};
+
+use super::{Db, Pool, StoreError, UserId, on_pool};
+
+/// The PostgreSQL advisory lock that orders appends to the change feed (see the migration).
+const CHANGE_FEED_LOCK: i64 = 0x5649_4749_4c00_0001;
+
+/// An incident to store, with who reported it (never shown publicly) and its area cell.
+#[derive(Debug, Clone)]
+pub struct NewIncident {
+    pub incident: Incident,
+    pub reporter: Option<UserId>,
+    pub cell: AreaCell,
+}
+
+/// What storing one incident did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// Stored now.
+    Inserted,
+    /// The same reporter (or feed) stored it before; nothing changed.
+    Duplicate,
+    /// Another reporter's incident has this id; nothing changed.
+    IdTaken,
+}
+
+/// Which incidents a query wants. Every part is optional.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IncidentFilter {
+    /// `[min_lon, min_lat, max_lon, max_lat]`.
+    pub bbox: Option<[f64; 4]>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub category: Option<Category>,
+    pub limit: u32,
+}
+
+const INSERT_INCIDENT: &str = "INSERT INTO incidents (id, source_kind, feed, record_id, reporter_id, category,
+    occurred_at, occurred_offset, reported_at, lat, lon, accuracy_m, cell, place, description, status, version)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+    ON CONFLICT (id) DO NOTHING";
+
+const INSERT_CHANGE: &str =
+    "INSERT INTO changes (incident_id, kind, version, at) VALUES ($1, 'upsert', $2, $3)";
+
+/// The `incidents` columns an [`IncidentRow`] reads, as a literal for `concat!`.
+macro_rules! incident_columns {
+    () => {
+        "i.id, i.source_kind, i.feed, i.record_id, i.category, i.occurred_at, i.occurred_offset,
+         i.reported_at, i.lat, i.lon, i.accuracy_m, i.place, i.description, i.status, i.version"
+    };
+}
+
+const CHANGES_AFTER: &str = concat!(
+    "SELECT c.seq, c.kind, c.version AS change_version, ",
+    incident_columns!(),
+    " FROM changes c JOIN incidents i ON i.id = c.incident_id WHERE c.seq > $1 ORDER BY c.seq LIMIT $2"
+);
+
+const QUERY_INCIDENTS: &str = concat!(
+    "SELECT ",
+    incident_columns!(),
+    " FROM incidents i
+     WHERE i.status <> 'rejected'
+       AND ($1 IS NULL OR i.lon >= $1) AND ($2 IS NULL OR i.lat >= $2)
+       AND ($3 IS NULL OR i.lon <= $3) AND ($4 IS NULL OR i.lat <= $4)
+       AND ($5 IS NULL OR i.occurred_at >= $5) AND ($6 IS NULL OR i.occurred_at < $6)
+       AND ($7 IS NULL OR i.category = $7)
+     ORDER BY i.occurred_at DESC, i.id LIMIT $8"
+);
+
+/// The body of [`WriteTx::insert_incidents`], compiled once per engine's transaction type.
+macro_rules! insert_in {
+    ($tx:ident, $items:ident, $now_ms:ident, $is_postgres:ident) => {{
+        let mut outcomes = Vec::with_capacity($items.len());
+        let mut seen = HashSet::with_capacity($items.len());
+        for item in $items {
+            let inc = &item.incident;
+            let id = inc.id.to_string();
+            let reporter = item.reporter.as_ref().map(|u| u.0.as_str());
+            if !seen.insert(inc.id) {
+                // The same id twice in one batch: the first one counts.
+                outcomes.push(InsertOutcome::Duplicate);
+                continue;
+            }
+            let (kind, feed, record) = match &inc.source {
+                Source::UserReport => ("user_report", None, None),
+                Source::Feed { feed, record_id } => {
+                    ("feed", Some(feed.as_str()), Some(record_id.as_str()))
+                }
+            };
+            let inserted = sqlx::query(INSERT_INCIDENT)
+                .bind(&id)
+                .bind(kind)
+                .bind(feed)
+                .bind(record)
+                .bind(reporter)
+                .bind(inc.category.as_str())
+                .bind(inc.occurred_at.timestamp_millis())
+                .bind(i64::from(inc.occurred_at.offset().local_minus_utc()))
+                .bind(inc.reported_at.timestamp_millis())
+                .bind(inc.location.lat)
+                .bind(inc.location.lon)
+                .bind(inc.location.accuracy_m)
+                .bind(item.cell.to_string())
+                .bind(inc.place.as_deref())
+                .bind(&inc.description)
+                .bind(inc.status.as_str())
+                .bind(i64::from(inc.version))
+                .execute(&mut **$tx)
+                .await?
+                .rows_affected();
+            if inserted == 1 {
+                outcomes.push(InsertOutcome::Inserted);
+                continue;
+            }
+            let owner: Option<String> =
+                sqlx::query("SELECT reporter_id FROM incidents WHERE id = $1")
+                    .bind(&id)
+                    .fetch_one(&mut **$tx)
+                    .await?
+                    .try_get(0)?;
+            outcomes.push(if owner.as_deref() == reporter {
+                InsertOutcome::Duplicate
+            } else {
+                InsertOutcome::IdTaken
+            });
+        }
+        if outcomes.contains(&InsertOutcome::Inserted) {
+            if $is_postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(CHANGE_FEED_LOCK)
+                    .execute(&mut **$tx)
+                    .await?;
+            }
+            for (item, outcome) in $items.iter().zip(&outcomes) {
+                if *outcome != InsertOutcome::Inserted {
+                    continue;
+                }
+                sqlx::query(INSERT_CHANGE)
+                    .bind(item.incident.id.to_string())
+                    .bind(i64::from(item.incident.version))
+                    .bind($now_ms)
+                    .execute(&mut **$tx)
+                    .await?;
+            }
+        }
+        Ok(outcomes)
+    }};
+}
+
+impl Db {
+    /// Stores incidents in one transaction, answering per item in order; see
+    /// [`WriteTx::insert_incidents`]. Returns only after the commit is durable.
+    pub async fn insert_incidents(
+        &self,
+        items: &[NewIncident],
+        now_ms: i64,
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let outcomes = tx.insert_incidents(items, now_ms).await?;
+        tx.commit().await?;
+        Ok(outcomes)
+    }
+
+    /// Starts a write transaction. Dropping it without [`WriteTx::commit`] rolls back.
+    pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
+        Ok(WriteTx {
+            tx: match &self.pool {
+                Pool::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+                Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
+            },
+        })
+    }
+
+    /// Up to `limit` changes after sequence number `after`, oldest first, with their
+    /// sequence numbers; `true` when more are waiting.
+    pub async fn changes_after(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<(Vec<(u64, Change)>, bool), StoreError> {
+        let after =
+            i64::try_from(after).map_err(|_| StoreError::Corrupt("cursor beyond i64".into()))?;
+        let rows = on_pool!(self, pool => {
+            let rows = sqlx::query(CHANGES_AFTER).bind(after).bind(i64::from(limit) + 1).fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let seq: i64 = row.try_get("seq")?;
+                let kind: String = row.try_get("kind")?;
+                let version: i64 = row.try_get("change_version")?;
+                let incident: IncidentRow = sqlx::FromRow::from_row(row)?;
+                out.push((seq, kind, version, incident));
+            }
+            out
+        });
+        let has_more = rows.len() > limit as usize;
+        let mut changes = Vec::with_capacity(rows.len().min(limit as usize));
+        for (seq, kind, version, row) in rows.into_iter().take(limit as usize) {
+            let incident = row.into_incident()?;
+            let version =
+                u32::try_from(version).map_err(|_| StoreError::Corrupt("version".into()))?;
+            let change = match kind.as_str() {
+                "upsert" => Change::Upsert { incident },
+                "status" => Change::Status {
+                    id: incident.id,
+                    status: incident.status,
+                    version,
+                },
+                "tombstone" => Change::Tombstone { id: incident.id },
+                other => return Err(StoreError::Corrupt(format!("change kind {other:?}"))),
+            };
+            changes.push((seq as u64, change));
+        }
+        Ok((changes, has_more))
+    }
+
+    /// Incidents matching `filter`, newest first. Rejected reports are never listed.
+    pub async fn query_incidents(
+        &self,
+        filter: &IncidentFilter,
+    ) -> Result<Vec<Incident>, StoreError> {
+        let [min_lon, min_lat, max_lon, max_lat] = match filter.bbox {
+            Some(b) => b.map(Some),
+            None => [None; 4],
+        };
+        let rows: Vec<IncidentRow> = on_pool!(self, pool => sqlx::query_as(QUERY_INCIDENTS)
+            .bind(min_lon)
+            .bind(min_lat)
+            .bind(max_lon)
+            .bind(max_lat)
+            .bind(filter.since.map(|t| t.timestamp_millis()))
+            .bind(filter.until.map(|t| t.timestamp_millis()))
+            .bind(filter.category.map(|c| c.as_str()))
+            .bind(i64::from(filter.limit))
+            .fetch_all(pool)
+            .await)?;
+        rows.into_iter().map(IncidentRow::into_incident).collect()
+    }
+}
+
+/// An open write transaction on either engine.
+#[derive(Debug)]
+pub struct WriteTx {
+    tx: Tx,
+}
+
+#[derive(Debug)]
+enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+impl WriteTx {
+    /// Inserts incidents, answering per item in order. New incidents get an `upsert`
+    /// entry in the change feed in the same transaction, so the feed never lags the table.
+    ///
+    /// On PostgreSQL the append takes a transaction-scoped advisory lock first, so change
+    /// sequence numbers become visible in commit order: a concurrent writer waits here
+    /// until this transaction ends. SQLite has one writer at a time anyway.
+    pub async fn insert_incidents(
+        &mut self,
+        items: &[NewIncident],
+        now_ms: i64,
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
+        let is_postgres = matches!(self.tx, Tx::Postgres(_));
+        match &mut self.tx {
+            Tx::Sqlite(tx) => insert_in!(tx, items, now_ms, is_postgres),
+            Tx::Postgres(tx) => insert_in!(tx, items, now_ms, is_postgres),
+        }
+    }
+
+    /// Commits; returns once the commit is durable.
+    pub async fn commit(self) -> Result<(), StoreError> {
+        match self.tx {
+            Tx::Sqlite(tx) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// An `incidents` row as both engines return it.
+#[derive(Debug, sqlx::FromRow)]
+struct IncidentRow {
+    id: String,
+    source_kind: String,
+    feed: Option<String>,
+    record_id: Option<String>,
+    category: String,
+    occurred_at: i64,
+    occurred_offset: i64,
+    reported_at: i64,
+    lat: f64,
+    lon: f64,
+    accuracy_m: Option<f64>,
+    place: Option<String>,
+    description: String,
+    status: String,
+    version: i64,
+}
+
+impl IncidentRow {
+    fn into_incident(self) -> Result<Incident, StoreError> {
+        let bad = |what: &str| StoreError::Corrupt(format!("incident {}: bad {what}", self.id));
+        let source = match (self.source_kind.as_str(), &self.feed, &self.record_id) {
+            ("user_report", _, _) => Source::UserReport,
+            ("feed", Some(feed), Some(record_id)) => Source::Feed {
+                feed: feed.clone(),
+                record_id: record_id.clone(),
+            },
+            _ => return Err(bad("source")),
+        };
+        let offset = i32::try_from(self.occurred_offset)
+            .ok()
+            .and_then(FixedOffset::east_opt)
+            .ok_or_else(|| bad("occurred_offset"))?;
+        let occurred_at = offset
+            .timestamp_millis_opt(self.occurred_at)
+            .single()
+            .ok_or_else(|| bad("occurred_at"))?;
+        let reported_at = Utc
+            .timestamp_millis_opt(self.reported_at)
+            .single()
+            .ok_or_else(|| bad("reported_at"))?;
+        Ok(Incident {
+            id: self.id.parse::<IncidentId>().map_err(|_| bad("id"))?,
+            source,
+            category: self.category.parse().map_err(|_| bad("category"))?,
+            occurred_at,
+            reported_at,
+            location: Location {
+                lat: self.lat,
+                lon: self.lon,
+                accuracy_m: self.accuracy_m,
+            },
+            place: self.place,
+            description: self.description,
+            status: self.status.parse::<Status>().map_err(|_| bad("status"))?,
+            version: u32::try_from(self.version).map_err(|_| bad("version"))?,
+        })
+    }
+}

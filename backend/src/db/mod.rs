@@ -1,0 +1,119 @@
+//! The operational store: accounts, tokens, incidents and the change feed.
+//!
+//! One [`Db`] serves both engines: SQLite in a data directory (embedded, the default) and
+//! PostgreSQL (scale-out). The SQL is written once in the dialect both understand; the
+//! [`on_pool!`] macro compiles each query body once per driver. Each engine applies its own
+//! migrations from `migrations/sqlite` or `migrations/postgres` at start.
+
+mod accounts;
+mod incidents;
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use sqlx::{
+    PgPool, SqlitePool,
+    postgres::PgPoolOptions,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+
+pub use accounts::UserId;
+pub use incidents::{IncidentFilter, InsertOutcome, NewIncident, WriteTx};
+
+/// Errors of the operational store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("username is already taken")]
+    UsernameTaken,
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+    #[error(transparent)]
+    Sqlx(#[from] sqlx::Error),
+    #[error("applying migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Which engine holds the data.
+#[derive(Debug, Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the concrete pool of either engine.
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match &$db.pool {
+            $crate::db::Pool::Sqlite($pool) => $body,
+            $crate::db::Pool::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// A handle to the operational store; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub(crate) pool: Pool,
+}
+
+impl Db {
+    /// Opens (creating if needed) the embedded store `vigil.db` in `data_dir` and migrates it.
+    pub async fn open_sqlite(data_dir: &Path) -> Result<Db, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Corrupt(format!(
+                "cannot create data dir {}: {e}",
+                data_dir.display()
+            ))
+        })?;
+        let options = SqliteConnectOptions::new()
+            .filename(data_dir.join("vigil.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: a transaction is on disk before its commit returns, so an
+            // acknowledged report survives a power cut.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("../migrations/sqlite").run(&pool).await?;
+        Ok(Db {
+            pool: Pool::Sqlite(pool),
+        })
+    }
+
+    /// Connects to PostgreSQL at `url` and migrates the database.
+    pub async fn open_postgres(url: &str, max_connections: u32) -> Result<Db, StoreError> {
+        let options = sqlx::postgres::PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("../migrations/postgres").run(&pool).await?;
+        Ok(Db {
+            pool: Pool::Postgres(pool),
+        })
+    }
+
+    /// The engine's name, for logs and health answers.
+    pub fn engine(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Answers when the engine does.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Closes every connection (the embedded store checkpoints its WAL).
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+}

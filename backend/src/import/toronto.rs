@@ -1,0 +1,305 @@
+//! The Toronto Police Service "Major Crime Indicators" CSV export, as packaged in
+//! `shared/data/toronto_mci_2014_2020.csv.gz`.
+//!
+//! The file has no event id, so each row's id is the UUIDv5 of its full content plus how
+//! many identical rows came before it in the file: re-importing the same file finds every
+//! row already stored, and identical rows (several offences at one intersection in one
+//! hour) stay separate incidents.
+
+use std::{
+    collections::HashMap,
+    fs::File,
+    io::{BufReader, Read},
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use anyhow::Context;
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, Offset, TimeZone, Utc};
+use chrono_tz::America::Toronto;
+use indicatif::{ProgressBar, ProgressStyle};
+use vigil_sync::{
+    AreaCell, CELL_RESOLUTION, Category, IncidentId, Location, Report, Source, Status,
+};
+
+use super::ImportSummary;
+use crate::db::{Db, InsertOutcome, NewIncident};
+
+/// The feed name under which these records are stored.
+pub const FEED: &str = "toronto-mci";
+const BATCH: usize = 1_000;
+
+/// The columns this mapping reads.
+struct Columns {
+    date: usize,
+    hour: usize,
+    premises: usize,
+    mci: usize,
+    neighbourhood: usize,
+    lat: usize,
+    lon: usize,
+}
+
+impl Columns {
+    fn find(headers: &csv::StringRecord) -> anyhow::Result<Columns> {
+        let col = |name: &str| {
+            headers
+                .iter()
+                .position(|h| h.trim() == name)
+                .with_context(|| {
+                    format!(
+                        "column {name:?} is missing; is this the Toronto Police MCI CSV export?"
+                    )
+                })
+        };
+        Ok(Columns {
+            date: col("occurrencedate")?,
+            hour: col("occurrencehour")?,
+            premises: col("premises_type")?,
+            mci: col("MCI")?,
+            neighbourhood: col("Neighbourhood")?,
+            lat: col("Lat")?,
+            lon: col("Long")?,
+        })
+    }
+}
+
+/// Counts the bytes read from the file, for the progress bar.
+struct Counting<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+fn category(mci: &str) -> Result<Category, String> {
+    match mci.trim() {
+        "Assault" => Ok(Category::Assault),
+        "Break and Enter" => Ok(Category::BreakAndEnter),
+        "Auto Theft" => Ok(Category::AutoTheft),
+        "Robbery" => Ok(Category::Robbery),
+        "Theft Over" => Ok(Category::Theft),
+        other => Err(format!("MCI: unknown category {other:?}")),
+    }
+}
+
+/// The occurrence time: the file gives the local date as UTC midnight-in-Toronto
+/// (`2017/07/01 04:00:00+00`) and the local hour in its own column.
+fn occurred_at(date: &str, hour: &str) -> Result<DateTime<FixedOffset>, String> {
+    let day = date.get(..10).ok_or("occurrencedate: too short")?;
+    let utc_time = date.get(11..19).unwrap_or("00:00:00");
+    let utc = NaiveDate::parse_from_str(day, "%Y/%m/%d")
+        .ok()
+        .zip(NaiveTime::parse_from_str(utc_time, "%H:%M:%S").ok())
+        .ok_or_else(|| format!("occurrencedate: {date:?} is not YYYY/MM/DD HH:MM:SS"))?;
+    let local_date = Utc
+        .from_utc_datetime(&utc.0.and_time(utc.1))
+        .with_timezone(&Toronto)
+        .date_naive();
+    let hour: u32 = hour
+        .trim()
+        .parse()
+        .ok()
+        .filter(|h| *h < 24)
+        .ok_or("occurrencehour: not 0 to 23")?;
+    let local = local_date
+        .and_hms_opt(hour, 0, 0)
+        .ok_or("occurrencehour: invalid")?;
+    // In the hour skipped when clocks go forward, take the instant an hour later.
+    let t = Toronto
+        .from_local_datetime(&local)
+        .earliest()
+        .or_else(|| {
+            Toronto
+                .from_local_datetime(&(local + chrono::TimeDelta::hours(1)))
+                .earliest()
+        })
+        .ok_or("occurrencehour: not a local time in Toronto")?;
+    Ok(t.with_timezone(&t.offset().fix()))
+}
+
+fn coordinate(text: &str, column: &str) -> Result<f64, String> {
+    text.trim()
+        .parse()
+        .map_err(|_| format!("{column}: not a number"))
+}
+
+/// Maps one row to an incident to store.
+fn map_row(
+    row: &csv::StringRecord,
+    c: &Columns,
+    record_id: String,
+    now: DateTime<Utc>,
+) -> Result<NewIncident, String> {
+    let get = |i: usize| row.get(i).unwrap_or("");
+    let category = category(get(c.mci))?;
+    let occurred_at = occurred_at(get(c.date), get(c.hour))?;
+    let location = Location {
+        lat: coordinate(get(c.lat), "Lat")?,
+        lon: coordinate(get(c.lon), "Long")?,
+        accuracy_m: None,
+    };
+    let premises = get(c.premises).trim();
+    let description = format!(
+        "{} reported to Toronto Police (premises: {}). Location offset to the nearest intersection.",
+        get(c.mci).trim(),
+        if premises.is_empty() {
+            "unknown"
+        } else {
+            premises
+        }
+    );
+    let neighbourhood = get(c.neighbourhood).trim();
+    let id = IncidentId::for_feed_record(FEED, &record_id);
+    let report = Report::from_feed(
+        id,
+        category,
+        occurred_at,
+        location,
+        Some(neighbourhood),
+        &description,
+        now,
+    )
+    .map_err(|e| e.to_string())?;
+    let cell = AreaCell::of(&report.location, CELL_RESOLUTION).map_err(|e| e.to_string())?;
+    let mut incident = report.into_incident(
+        Source::Feed {
+            feed: FEED.into(),
+            record_id,
+        },
+        now,
+    );
+    // Police records are published by the police: verified at the source.
+    incident.status = Status::Verified;
+    Ok(NewIncident {
+        incident,
+        reporter: None,
+        cell,
+    })
+}
+
+/// Imports the file at `path` (plain or `.gz`), showing a progress bar when `progress`.
+pub async fn import_toronto_mci(
+    db: &Db,
+    path: &Path,
+    progress: bool,
+) -> anyhow::Result<ImportSummary> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let read = Arc::new(AtomicU64::new(0));
+    let counting = Counting {
+        inner: BufReader::new(file),
+        read: read.clone(),
+    };
+    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(counting))
+    } else {
+        Box::new(counting)
+    };
+    let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+    let columns = Columns::find(csv.headers().context("cannot read the CSV header")?)?;
+
+    let bar = if progress {
+        ProgressBar::new(size)
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg} (eta {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let now = Utc::now();
+    let mut summary = ImportSummary::default();
+    let mut seen: HashMap<String, u32> = HashMap::new();
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut row = csv::StringRecord::new();
+    loop {
+        match csv.read_record(&mut row) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                summary.read += 1;
+                summary.reject(summary.read, format!("unreadable row: {e}"));
+                continue;
+            }
+        }
+        summary.read += 1;
+        let content = row.iter().collect::<Vec<_>>().join("|");
+        let n = seen.entry(content.clone()).or_insert(0);
+        *n += 1;
+        let record_id = format!("{content}#{n}");
+        match map_row(&row, &columns, record_id, now) {
+            Ok(item) => batch.push(item),
+            Err(reason) => summary.reject(summary.read, reason),
+        }
+        if batch.len() >= BATCH {
+            store(db, &mut batch, &mut summary).await?;
+            bar.set_position(read.load(Ordering::Relaxed));
+            bar.set_message(format!("{} rows", summary.read));
+        }
+    }
+    store(db, &mut batch, &mut summary).await?;
+    bar.finish_and_clear();
+    Ok(summary)
+}
+
+async fn store(
+    db: &Db,
+    batch: &mut Vec<NewIncident>,
+    summary: &mut ImportSummary,
+) -> anyhow::Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let outcomes = db
+        .insert_incidents(batch, Utc::now().timestamp_millis())
+        .await?;
+    for outcome in outcomes {
+        match outcome {
+            InsertOutcome::Inserted => summary.imported += 1,
+            InsertOutcome::Duplicate | InsertOutcome::IdTaken => summary.duplicate += 1,
+        }
+    }
+    batch.clear();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn occurrence_time_uses_toronto_offsets() {
+        // Winter: EST, UTC-5.
+        let t = occurred_at("2013/12/24 05:00:00+00", "22").unwrap();
+        assert_eq!(t.to_rfc3339(), "2013-12-24T22:00:00-05:00");
+        // Summer: EDT, UTC-4.
+        let t = occurred_at("2017/07/01 04:00:00+00", "0").unwrap();
+        assert_eq!(t.to_rfc3339(), "2017-07-01T00:00:00-04:00");
+        // 02:00 on 2019-03-10 does not exist in Toronto; it becomes 03:00 EDT.
+        let t = occurred_at("2019/03/10 05:00:00+00", "2").unwrap();
+        assert_eq!(t.to_rfc3339(), "2019-03-10T03:00:00-04:00");
+        assert!(occurred_at("yesterday", "1").is_err());
+        assert!(occurred_at("2019/03/10 05:00:00+00", "24").is_err());
+    }
+
+    #[test]
+    fn categories_map_and_unknown_ones_are_named() {
+        assert_eq!(category("Theft Over"), Ok(Category::Theft));
+        assert_eq!(
+            category("Arson"),
+            Err("MCI: unknown category \"Arson\"".into())
+        );
+    }
+}

@@ -1,0 +1,13 @@
+//! Vigil's backend: the HTTP API and (as later work lands) every Lambda role.
+//!
+//! - [`api`]: the axum app, built by [`api::router`].
+//! - [`db`]: the operational store on SQLite (embedded) or PostgreSQL (scale-out).
+//! - [`import`]: bulk loads of public data files.
+//! - [`config`]: layered configuration (defaults, TOML, `VIGIL_*`, flags).
+//! - [`serve`]: binding the API to a port with graceful shutdown.
+
+pub mod api;
+pub mod config;
+pub mod db;
+pub mod import;
+pub mod serve;

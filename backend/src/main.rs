@@ -1,0 +1,109 @@
+//! `vigil`: the backend's command line.
+
+use std::{net::SocketAddr, path::PathBuf, time::Instant};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+use vigil_backend::{
+    config::{Config, LogFormat},
+    import, serve,
+};
+
+/// Vigil backend: neighbourhood safety reports, synced and served.
+///
+/// With no configuration it runs embedded: everything in SQLite under the data directory.
+/// Set `database.url` (or VIGIL_DATABASE__URL) to a postgres:// URL to use PostgreSQL.
+#[derive(Debug, Parser)]
+#[command(name = "vigil", version, propagate_version = true)]
+struct Cli {
+    /// TOML configuration file (see README.md for every key).
+    #[arg(long, short, global = true, env = "VIGIL_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Directory for the embedded store (overrides data_dir and VIGIL_DATA_DIR).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the HTTP API (default 127.0.0.1:8080).
+    Serve {
+        /// Address to listen on, e.g. 0.0.0.0:8080 (overrides listen and VIGIL_LISTEN).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<SocketAddr>,
+    },
+    /// Import a public data file into the store. Re-importing a file adds nothing twice.
+    #[command(subcommand)]
+    Import(ImportSource),
+    /// Print the effective configuration (passwords hidden) and exit.
+    Config,
+}
+
+#[derive(Debug, Subcommand)]
+enum ImportSource {
+    /// The Toronto Police Major Crime Indicators CSV export (.csv or .csv.gz).
+    TorontoMci {
+        /// The CSV file.
+        file: PathBuf,
+        /// No progress bar (it is also hidden when stderr is not a terminal).
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+fn init_logging(config: &Config) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
+    let registry = tracing_subscriber::registry().with(filter);
+    match config.log.format {
+        LogFormat::Json => registry
+            .with(fmt::layer().json().with_writer(std::io::stderr))
+            .init(),
+        LogFormat::Text => registry
+            .with(fmt::layer().with_writer(std::io::stderr))
+            .init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(dir) = cli.data_dir {
+        config.data_dir = dir;
+    }
+    init_logging(&config);
+    match cli.command {
+        Command::Serve { listen } => {
+            if let Some(addr) = listen {
+                config.listen = addr;
+            }
+            serve::serve(config).await
+        }
+        Command::Config => {
+            let mut shown = config.clone();
+            shown.database.url = shown
+                .database
+                .url
+                .as_deref()
+                .map(vigil_backend::config::redact_url);
+            print!(
+                "{}",
+                toml::to_string_pretty(&shown).context("cannot print the configuration")?
+            );
+            Ok(())
+        }
+        Command::Import(ImportSource::TorontoMci { file, quiet }) => {
+            let db = serve::open_store(&config).await?;
+            let start = Instant::now();
+            let progress = !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let summary = import::import_toronto_mci(&db, &file, progress).await?;
+            db.close().await;
+            println!("{summary}wall time: {:.1} s", start.elapsed().as_secs_f64());
+            Ok(())
+        }
+    }
+}

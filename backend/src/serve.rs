@@ -1,0 +1,72 @@
+//! `vigil serve`: opens the store, binds the API and shuts down gracefully.
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::{
+    api::{AppState, router},
+    config::{Config, redact_url},
+    db::Db,
+};
+
+/// Opens the store the config names: PostgreSQL when `database.url` is set, else the
+/// embedded SQLite store in `data_dir`.
+pub async fn open_store(config: &Config) -> anyhow::Result<Db> {
+    match &config.database.url {
+        Some(url) => Db::open_postgres(url, config.database.max_connections)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open PostgreSQL at {}; is it running and is the URL right?",
+                    redact_url(url)
+                )
+            }),
+        None => Db::open_sqlite(&config.data_dir).await.with_context(|| {
+            format!(
+                "cannot open the embedded store in {}; check the directory's permissions",
+                config.data_dir.display()
+            )
+        }),
+    }
+}
+
+/// Serves the API until Ctrl-C or SIGTERM, then drains open requests.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let db = open_store(&config).await?;
+    let state = AppState::new(db.clone(), config.api());
+    let listener = TcpListener::bind(config.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {}; is another server using that port? Pass --listen",
+            config.listen
+        )
+    })?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, store = db.engine(), data_dir = %config.data_dir.display(), "vigil listening on http://{addr}");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    db.close().await;
+    tracing::info!("vigil stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,27 @@
+//! Vigil's shared domain model and sync protocol.
+//!
+//! This crate is sans-IO: pure data and functions. Time is passed in (`now`), nothing
+//! touches the network, the disk or a clock, and it compiles for `wasm32-unknown-unknown`
+//! so the UI shares these exact types with the app and the backend.
+//!
+//! - [`category`]: the one incident taxonomy.
+//! - [`incident`]: incidents, their ids, sources, locations and status.
+//! - [`validate`]: the rules every report passes before it is accepted, with errors that
+//!   name the field and say what to do.
+//! - [`cell`]: H3 area cells used for aggregation and as partition keys.
+//! - [`protocol`]: sync protocol v1 messages (push, pull, cursors).
+
+pub mod category;
+pub mod cell;
+pub mod incident;
+pub mod protocol;
+pub mod validate;
+
+pub use category::Category;
+pub use cell::{AreaCell, CELL_RESOLUTION};
+pub use incident::{Incident, IncidentId, Location, Report, ReportSubmission, Source, Status};
+pub use protocol::{
+    Change, Cursor, PROTOCOL_VERSION, PullResponse, PushOutcome, PushRequest, PushResponse,
+    PushResult,
+};
+pub use validate::{Limits, ValidationError};

@@ -1,0 +1,170 @@
+//! The one module that reaches the Tauri shell.
+//!
+//! Each shell command gets a typed async function here, built on
+//! `window.__TAURI__.core.invoke` (present because `app.withGlobalTauri` is on
+//! in `src-tauri/tauri.conf.json`). Outside the shell, for example a plain
+//! browser pointed at `trunk serve`, every call returns
+//! [`InvokeError::NotInTauri`] rather than throwing or panicking.
+//!
+//! The wire types mirror what the commands in `src-tauri/src/lib.rs` return;
+//! they are decoded from JSON instead of shared as Rust types, so the UI does
+//! not link the client core. A test keeps them in step with `vigil-app`.
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    /// `window.__TAURI__.core.invoke(cmd, args)`: resolves with the command's
+    /// serialised result and rejects with its serialised error.
+    #[wasm_bindgen(catch, js_namespace = ["window", "__TAURI__", "core"], js_name = invoke)]
+    async fn tauri_invoke(cmd: &str, args: JsValue) -> Result<JsValue, JsValue>;
+}
+
+/// Why a shell command produced no value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvokeError {
+    /// The page is not running inside the Vigil desktop shell.
+    #[error(
+        "not running inside the Vigil desktop shell (window.__TAURI__.core.invoke is missing); \
+         start the app with `cargo tauri dev` instead of opening the page in a browser"
+    )]
+    NotInTauri,
+    /// The shell ran the command and it failed, or the call itself was refused.
+    #[error("the `{command}` command failed: {message}")]
+    Rejected {
+        /// The command's name.
+        command: &'static str,
+        /// What the shell reported.
+        message: String,
+    },
+    /// The command answered with data this UI does not understand, which means
+    /// the UI and the shell were built from different versions.
+    #[error("the `{command}` command answered in an unexpected shape: {message}")]
+    Decode {
+        /// The command's name.
+        command: &'static str,
+        /// What did not match.
+        message: String,
+    },
+}
+
+/// What the shell says about the client build (`vigil_app::AppInfo`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AppInfo {
+    /// The client core's version.
+    pub version: String,
+    /// The sync protocol version the client speaks.
+    pub protocol: u32,
+    /// The report categories in display order.
+    pub categories: Vec<Category>,
+}
+
+/// One report category. On the wire it is a `[code, label]` pair; serde's
+/// derived struct deserialiser accepts a sequence in field order.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Category {
+    /// The stable wire code, e.g. `"assault"`.
+    pub code: String,
+    /// The human label, e.g. `"Assault"`.
+    pub label: String,
+}
+
+/// Asks the shell to describe this client build.
+pub async fn app_info() -> Result<AppInfo, InvokeError> {
+    call("app_info", JsValue::UNDEFINED).await
+}
+
+/// Invokes `command` with `args` (a JS object, or `undefined` for none) and
+/// decodes its result.
+async fn call<T: DeserializeOwned>(command: &'static str, args: JsValue) -> Result<T, InvokeError> {
+    if !inside_tauri() {
+        return Err(InvokeError::NotInTauri);
+    }
+    let value = tauri_invoke(command, args)
+        .await
+        .map_err(|error| InvokeError::Rejected {
+            command,
+            message: describe(&error),
+        })?;
+    // The result arrived as JSON and is plain data, so a JSON round trip is
+    // lossless and keeps decoding in serde_json, where it is also tested.
+    let json = js_sys::JSON::stringify(&value)
+        .ok()
+        .and_then(|text| text.as_string())
+        .unwrap_or_else(|| "null".to_owned());
+    decode(command, &json)
+}
+
+/// Decodes a command's JSON answer into its wire type.
+fn decode<T: DeserializeOwned>(command: &'static str, json: &str) -> Result<T, InvokeError> {
+    serde_json::from_str(json).map_err(|error| InvokeError::Decode {
+        command,
+        message: error.to_string(),
+    })
+}
+
+/// Whether `window.__TAURI__.core.invoke` is a function.
+fn inside_tauri() -> bool {
+    let mut value: JsValue = js_sys::global().into();
+    for key in ["__TAURI__", "core", "invoke"] {
+        if !value.is_object() && !value.is_function() {
+            return false;
+        }
+        value = match js_sys::Reflect::get(&value, &JsValue::from_str(key)) {
+            Ok(next) => next,
+            Err(_) => return false,
+        };
+    }
+    value.is_function()
+}
+
+/// Turns whatever a rejected promise carried into a readable message.
+fn describe(error: &JsValue) -> String {
+    if let Some(text) = error.as_string() {
+        return text;
+    }
+    if let Some(error) = error.dyn_ref::<js_sys::Error>() {
+        return String::from(error.message());
+    }
+    js_sys::JSON::stringify(error)
+        .ok()
+        .and_then(|text| text.as_string())
+        .unwrap_or_else(|| format!("{error:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_what_the_shell_sends() {
+        // The shell returns `vigil_app::app_info()` as JSON; decode exactly that.
+        let json = serde_json::to_string(&vigil_app::app_info()).unwrap();
+        let info: AppInfo = decode("app_info", &json).unwrap();
+        let expected = vigil_app::app_info();
+        assert_eq!(info.version, expected.version);
+        assert_eq!(info.protocol, expected.protocol);
+        let pairs: Vec<(&str, &str)> = info
+            .categories
+            .iter()
+            .map(|c| (c.code.as_str(), c.label.as_str()))
+            .collect();
+        assert_eq!(pairs, expected.categories);
+    }
+
+    #[test]
+    fn an_unexpected_shape_is_a_decode_error_naming_the_command() {
+        let error = decode::<AppInfo>("app_info", r#"{"version":"0.1.0"}"#).unwrap_err();
+        assert!(matches!(
+            error,
+            InvokeError::Decode {
+                command: "app_info",
+                ..
+            }
+        ));
+        assert!(error.to_string().contains("`app_info`"));
+    }
+}

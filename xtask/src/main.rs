@@ -1,0 +1,141 @@
+//! Vigil's developer tasks, run as `cargo xtask <command>` (an alias in `.cargo/config.toml`).
+//!
+//! Tasks are Rust rather than shell so they work the same on every machine and CI; `.ci/run`
+//! only installs system packages and tools, then calls `cargo xtask services up` and
+//! `cargo xtask test`.
+
+mod bench;
+mod run;
+mod services;
+mod test;
+mod util;
+mod vigil;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "xtask",
+    bin_name = "cargo xtask",
+    about = "Vigil's developer tasks: checks, dev services, a local server, benchmarks.",
+    after_help = "Examples:\n  \
+        cargo xtask test                       # what CI runs\n  \
+        cargo xtask test -- -E 'package(vigil-sync)'\n  \
+        cargo xtask services up                # PostgreSQL on 127.0.0.1:5432\n  \
+        cargo xtask run                        # the backend on http://127.0.0.1:8080\n  \
+        cargo xtask bench push --reports 20000 --runs 3"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs every check CI runs, stopping at the first failure.
+    ///
+    /// In order: cargo fmt --check; cargo clippy --workspace --all-targets -D warnings;
+    /// cargo check of vigil-sync and vigil-ui for wasm32-unknown-unknown; PostgreSQL up
+    /// (as `services up postgres`); cargo nextest run --workspace --no-fail-fast with
+    /// VIGIL_TEST_POSTGRES_URL set. Needs cargo-nextest on
+    /// PATH or in $VIGIL_CACHE/tools/bin (default ~/.cache/vigil/tools/bin).
+    Test {
+        /// Extra arguments for `cargo nextest run`, after `--` (e.g. `-- -E 'test(sync)'`).
+        #[arg(last = true, value_name = "NEXTEST_ARGS")]
+        nextest_args: Vec<String>,
+    },
+
+    /// Starts, stops or shows the development services (now: PostgreSQL).
+    ///
+    /// Each service runs on loopback. `up` is idempotent: it starts what is down, waits
+    /// until it answers and provisions it (for PostgreSQL, the role `vigil`/`vigil` with
+    /// CREATEDB, reachable as postgres://vigil:vigil@127.0.0.1:5432/postgres).
+    Services {
+        #[command(subcommand)]
+        action: ServicesAction,
+    },
+
+    /// Builds the backend and serves it locally, importing the Toronto data on first run.
+    ///
+    /// Uses the embedded engines unless VIGIL_DATABASE__URL is set. Stop it with Ctrl-C.
+    Run(run::RunArgs),
+
+    /// Load generators that print figures.
+    Bench {
+        #[command(subcommand)]
+        bench: bench::Bench,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ServicesAction {
+    /// Installs (or says how to), starts and provisions services; waits until they answer.
+    Up {
+        /// Services to start [default: all]. Known: postgres.
+        names: Vec<String>,
+    },
+    /// Stops services that run.
+    Down {
+        /// Services to stop [default: all].
+        names: Vec<String>,
+    },
+    /// Shows whether each service runs; exits non-zero if one does not.
+    Status {
+        /// Services to show [default: all].
+        names: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let Err(error) = dispatch(Cli::parse()) else {
+        return ExitCode::SUCCESS;
+    };
+    // Printed by hand: anyhow's own report adds a backtrace whenever RUST_BACKTRACE is set,
+    // which buries the one line that says what to do.
+    eprintln!("error: {error}");
+    for cause in error.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+    ExitCode::FAILURE
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Test { nextest_args } => test::run(&nextest_args),
+        Command::Services { action } => match action {
+            ServicesAction::Up { names } => services::up(&names),
+            ServicesAction::Down { names } => services::down(&names),
+            ServicesAction::Status { names } => services::status(&names),
+        },
+        Command::Run(args) => run::run(args),
+        Command::Bench { bench } => bench::run(bench),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn services_listed_in_help_exist() {
+        assert_eq!(services::names(), ["postgres"]);
+    }
+
+    #[test]
+    fn nextest_args_come_after_double_dash() {
+        let cli = Cli::try_parse_from(["xtask", "test", "--", "-E", "test(x)"]).unwrap();
+        let Command::Test { nextest_args } = cli.command else {
+            panic!("parsed as another command");
+        };
+        assert_eq!(nextest_args, ["-E", "test(x)"]);
+    }
+}

@@ -1,0 +1,123 @@
+//! `cargo xtask services up|down|status`: the real engines that tests and the scale-out mode use.
+//!
+//! Each engine is a [`Service`] with the same four verbs (install, start, check, stop), listed
+//! in [`all`]. Adding Redis, Kafka, Cassandra or S3 means one more module and one more entry
+//! there; the commands below need no change. Every verb is idempotent, so `up` on a machine
+//! where everything already runs only checks, and `down` where nothing runs does nothing.
+
+mod postgres;
+
+use std::time::Instant;
+
+use anyhow::{Result, bail};
+
+use crate::util::human_duration;
+
+pub use postgres::TEST_URL as POSTGRES_TEST_URL;
+
+/// One engine on the development machine, started on loopback.
+pub trait Service {
+    /// Short lowercase name used on the command line, e.g. `postgres`.
+    fn name(&self) -> &'static str;
+
+    /// Makes sure the engine is installed (or says exactly how to install it).
+    fn install(&self) -> Result<()>;
+
+    /// Starts the engine if it is not running, waits until it answers, and provisions what
+    /// the project needs (roles, buckets, topics...).
+    fn start(&self) -> Result<()>;
+
+    /// Reports whether the engine is running and usable, without changing anything.
+    fn check(&self) -> Result<Status>;
+
+    /// Stops the engine if it runs.
+    fn stop(&self) -> Result<()>;
+}
+
+/// What [`Service::check`] found.
+#[derive(Debug)]
+pub enum Status {
+    /// Running and usable; the text says where.
+    Running(String),
+    /// Installed but not running or not usable; the text says why.
+    Stopped(String),
+    /// Not installed; the text says how to install it.
+    Missing(String),
+}
+
+/// Every service, in start order (`down` stops them in reverse).
+pub fn all() -> Vec<Box<dyn Service>> {
+    vec![Box::new(postgres::Postgres)]
+}
+
+/// Names of every service, for help and error messages.
+pub fn names() -> Vec<&'static str> {
+    all().iter().map(|s| s.name()).collect()
+}
+
+/// The services named in `names` (all of them when `names` is empty), in start order.
+fn select(names: &[String]) -> Result<Vec<Box<dyn Service>>> {
+    for name in names {
+        if !self::names().contains(&name.as_str()) {
+            bail!(
+                "unknown service `{name}`; known services: {}",
+                self::names().join(", ")
+            );
+        }
+    }
+    Ok(all()
+        .into_iter()
+        .filter(|s| names.is_empty() || names.iter().any(|n| n == s.name()))
+        .collect())
+}
+
+/// `services up`: installs, starts and provisions the selected services.
+pub fn up(names: &[String]) -> Result<()> {
+    for service in select(names)? {
+        let started = Instant::now();
+        eprintln!("==> {}: starting", service.name());
+        service.install()?;
+        service.start()?;
+        eprintln!(
+            "==> {}: ready ({})",
+            service.name(),
+            human_duration(started.elapsed())
+        );
+    }
+    Ok(())
+}
+
+/// `services down`: stops the selected services, last started first.
+pub fn down(names: &[String]) -> Result<()> {
+    for service in select(names)?.into_iter().rev() {
+        eprintln!("==> {}: stopping", service.name());
+        service.stop()?;
+    }
+    Ok(())
+}
+
+/// `services status`: prints one line per service; fails if any is not running.
+pub fn status(names: &[String]) -> Result<()> {
+    let mut not_running = Vec::new();
+    for service in select(names)? {
+        let (state, detail) = match service.check()? {
+            Status::Running(detail) => ("running", detail),
+            Status::Stopped(detail) => {
+                not_running.push(service.name());
+                ("stopped", detail)
+            }
+            Status::Missing(detail) => {
+                not_running.push(service.name());
+                ("missing", detail)
+            }
+        };
+        println!("{:<10} {state:<8} {detail}", service.name());
+    }
+    if !not_running.is_empty() {
+        bail!(
+            "not running: {}; start with `cargo xtask services up`",
+            not_running.join(", ")
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! `cargo xtask test`: everything CI checks, in order, stopping at the first failing step.
+//!
+//! Steps: tools present, `cargo fmt --check`, clippy with `-D warnings`, the wasm32 check of
+//! the crates the UI shares, PostgreSQL up, then `cargo nextest run`. Each step prints its
+//! wall time; a summary closes the run.
+//!
+//! Doc tests are not run: nextest cannot run them, and `cargo test --doc` unifies features
+//! differently and rebuilt most dependencies (about 10 minutes on 2 cores). The workspace
+//! keeps its examples in tests instead.
+
+use std::env;
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::services::{self, POSTGRES_TEST_URL};
+use crate::util::{self, cache_dir, cargo, find_executable, human_duration};
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+
+/// Runs every step; `nextest_args` go to `cargo nextest run` after the defaults.
+pub fn run(nextest_args: &[String]) -> Result<()> {
+    let mut steps = Steps::new();
+
+    let nextest_dir = steps.run("tools", "", preflight)?;
+
+    steps.run("fmt", "run `cargo fmt --all` to format the code", || {
+        util::run(cargo().args(["fmt", "--all", "--check"]))
+    })?;
+
+    steps.run("clippy", "fix the warnings above", || {
+        util::run(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))
+    })?;
+
+    steps.run(
+        "wasm32 check",
+        "vigil-sync and vigil-ui must build for the browser: keep I/O-only dependencies \
+         behind a feature or a `cfg(not(target_arch = \"wasm32\"))`",
+        || {
+            util::run(cargo().args([
+                "check",
+                "-p",
+                "vigil-sync",
+                "-p",
+                "vigil-ui",
+                "--target",
+                WASM_TARGET,
+            ]))
+        },
+    )?;
+
+    steps.run("postgres", "see `cargo xtask services status`", || {
+        services::up(&["postgres".to_owned()])
+    })?;
+
+    steps.run("nextest", "see the failing tests above", || {
+        let mut cmd = cargo();
+        cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"])
+            .args(nextest_args)
+            .env("VIGIL_TEST_POSTGRES_URL", POSTGRES_TEST_URL);
+        if let Some(dir) = &nextest_dir {
+            cmd.env("PATH", prepend_path(dir)?);
+        }
+        util::run(&mut cmd)
+    })?;
+
+    steps.summary();
+    Ok(())
+}
+
+/// Checks the tools the later steps need, so a missing one fails in seconds, not minutes.
+///
+/// Returns the folder holding `cargo-nextest` when it is not already on PATH.
+fn preflight() -> Result<Option<PathBuf>> {
+    let tools_bin = cache_dir().join("tools").join("bin");
+    let cargo_bin = env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .map(|home| home.join("bin"));
+    let on_path = find_executable("cargo-nextest", &[]).is_some();
+    let nextest_dir = if on_path {
+        None
+    } else {
+        let extra: Vec<PathBuf> = std::iter::once(tools_bin.clone())
+            .chain(cargo_bin)
+            .collect();
+        let found = find_executable("cargo-nextest", &extra).with_context(|| {
+            format!(
+                "cargo-nextest is not on PATH nor in {}; install it with \
+                 `cargo install cargo-nextest --locked --root {}` (.ci/run does this)",
+                tools_bin.display(),
+                tools_bin.parent().unwrap_or(&tools_bin).display()
+            )
+        })?;
+        found.parent().map(PathBuf::from)
+    };
+
+    let sysroot = util::output(Command::new("rustc").args(["--print", "sysroot"]))?;
+    let wasm_lib = PathBuf::from(sysroot.trim())
+        .join("lib/rustlib")
+        .join(WASM_TARGET);
+    if !wasm_lib.is_dir() {
+        bail!("the {WASM_TARGET} target is not installed; run `rustup target add {WASM_TARGET}`");
+    }
+    Ok(nextest_dir)
+}
+
+/// `PATH` with `dir` in front, for a child process.
+fn prepend_path(dir: &std::path::Path) -> Result<OsString> {
+    let rest = env::var_os("PATH").unwrap_or_default();
+    let dirs = std::iter::once(dir.to_path_buf()).chain(env::split_paths(&rest));
+    env::join_paths(dirs).context("PATH holds a folder name that cannot be joined")
+}
+
+/// The steps run so far, with their wall times, for the summary.
+struct Steps {
+    started: Instant,
+    done: Vec<(&'static str, Duration, bool)>,
+}
+
+impl Steps {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            done: Vec::new(),
+        }
+    }
+
+    /// Runs one step; on failure prints the summary and names the step in the error.
+    fn run<T>(
+        &mut self,
+        name: &'static str,
+        hint: &str,
+        step: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        eprintln!("\n==> {name}");
+        let started = Instant::now();
+        let result = step();
+        let took = started.elapsed();
+        self.done.push((name, took, result.is_ok()));
+        match result {
+            Ok(value) => {
+                eprintln!("<== {name}: ok in {}", human_duration(took));
+                Ok(value)
+            }
+            Err(error) => {
+                eprintln!("<== {name}: FAILED after {}", human_duration(took));
+                self.summary();
+                let message = if hint.is_empty() {
+                    format!("step `{name}` failed")
+                } else {
+                    format!("step `{name}` failed; {hint}")
+                };
+                Err(error.context(message))
+            }
+        }
+    }
+
+    fn summary(&self) {
+        eprintln!("\nSummary:");
+        for (name, took, ok) in &self.done {
+            let verdict = if *ok { "ok" } else { "FAILED" };
+            eprintln!("  {name:<14} {verdict:<7} {:>12}", human_duration(*took));
+        }
+        eprintln!(
+            "  {:<14} {:<7} {:>12}",
+            "total",
+            "",
+            human_duration(self.started.elapsed())
+        );
+    }
+}
