@@ -41,13 +41,8 @@ pub struct IncidentFilter {
     pub limit: u32,
 }
 
-const INSERT_INCIDENT: &str = "INSERT INTO incidents (id, source_kind, feed, record_id, reporter_id, category,
-    occurred_at, occurred_offset, reported_at, lat, lon, accuracy_m, cell, place, description, status, version)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-    ON CONFLICT (id) DO NOTHING";
-
-const INSERT_CHANGE: &str =
-    "INSERT INTO changes (incident_id, kind, version, at) VALUES ($1, 'upsert', $2, $3)";
+/// Rows per multi-row `INSERT` (17 parameters each keeps us under SQLite's 32,766).
+const ROWS_PER_STATEMENT: usize = 1_000;
 
 /// The `incidents` columns an [`IncidentRow`] reads, as a literal for `concat!`.
 macro_rules! incident_columns {
@@ -75,80 +70,86 @@ const QUERY_INCIDENTS: &str = concat!(
      ORDER BY i.occurred_at DESC, i.id LIMIT $8"
 );
 
-/// The body of [`WriteTx::insert_incidents`], compiled once per engine's transaction type.
+/// The body of [`WriteTx::insert_incidents`], compiled once per engine: `$db` names the
+/// sqlx database type and `$tx` the open transaction.
 macro_rules! insert_in {
-    ($tx:ident, $items:ident, $now_ms:ident, $is_postgres:ident) => {{
+    ($db:ty, $tx:ident, $items:ident, $now_ms:ident, $is_postgres:ident) => {{
+        // The same id twice in one batch: the first one counts, later ones are duplicates.
+        let mut first = HashSet::with_capacity($items.len());
+        let fresh: Vec<&NewIncident> = $items.iter().filter(|i| first.insert(i.incident.id)).collect();
+        let mut inserted: HashSet<String> = HashSet::with_capacity(fresh.len());
+        for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
+            let mut qb = sqlx::QueryBuilder::<$db>::new(
+                "INSERT INTO incidents (id, source_kind, feed, record_id, reporter_id, category, occurred_at, \
+                 occurred_offset, reported_at, lat, lon, accuracy_m, cell, place, description, status, version) ",
+            );
+            qb.push_values(chunk, |mut row, item| {
+                let inc = &item.incident;
+                let (kind, feed, record) = match &inc.source {
+                    Source::UserReport => ("user_report", None, None),
+                    Source::Feed { feed, record_id } => ("feed", Some(feed.clone()), Some(record_id.clone())),
+                };
+                row.push_bind(inc.id.to_string())
+                    .push_bind(kind)
+                    .push_bind(feed)
+                    .push_bind(record)
+                    .push_bind(item.reporter.as_ref().map(|u| u.0.clone()))
+                    .push_bind(inc.category.as_str())
+                    .push_bind(inc.occurred_at.timestamp_millis())
+                    .push_bind(i64::from(inc.occurred_at.offset().local_minus_utc()))
+                    .push_bind(inc.reported_at.timestamp_millis())
+                    .push_bind(inc.location.lat)
+                    .push_bind(inc.location.lon)
+                    .push_bind(inc.location.accuracy_m)
+                    .push_bind(item.cell.to_string())
+                    .push_bind(inc.place.clone())
+                    .push_bind(inc.description.clone())
+                    .push_bind(inc.status.as_str())
+                    .push_bind(i64::from(inc.version));
+            });
+            qb.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
+            let ids: Vec<String> = qb.build_query_scalar().fetch_all(&mut **$tx).await?;
+            inserted.extend(ids);
+        }
         let mut outcomes = Vec::with_capacity($items.len());
-        let mut seen = HashSet::with_capacity($items.len());
+        let mut answered = HashSet::with_capacity($items.len());
         for item in $items {
-            let inc = &item.incident;
-            let id = inc.id.to_string();
-            let reporter = item.reporter.as_ref().map(|u| u.0.as_str());
-            if !seen.insert(inc.id) {
-                // The same id twice in one batch: the first one counts.
-                outcomes.push(InsertOutcome::Duplicate);
-                continue;
-            }
-            let (kind, feed, record) = match &inc.source {
-                Source::UserReport => ("user_report", None, None),
-                Source::Feed { feed, record_id } => {
-                    ("feed", Some(feed.as_str()), Some(record_id.as_str()))
-                }
-            };
-            let inserted = sqlx::query(INSERT_INCIDENT)
-                .bind(&id)
-                .bind(kind)
-                .bind(feed)
-                .bind(record)
-                .bind(reporter)
-                .bind(inc.category.as_str())
-                .bind(inc.occurred_at.timestamp_millis())
-                .bind(i64::from(inc.occurred_at.offset().local_minus_utc()))
-                .bind(inc.reported_at.timestamp_millis())
-                .bind(inc.location.lat)
-                .bind(inc.location.lon)
-                .bind(inc.location.accuracy_m)
-                .bind(item.cell.to_string())
-                .bind(inc.place.as_deref())
-                .bind(&inc.description)
-                .bind(inc.status.as_str())
-                .bind(i64::from(inc.version))
-                .execute(&mut **$tx)
-                .await?
-                .rows_affected();
-            if inserted == 1 {
+            let id = item.incident.id.to_string();
+            if inserted.contains(&id) && answered.insert(item.incident.id) {
                 outcomes.push(InsertOutcome::Inserted);
                 continue;
             }
-            let owner: Option<String> =
-                sqlx::query("SELECT reporter_id FROM incidents WHERE id = $1")
-                    .bind(&id)
-                    .fetch_one(&mut **$tx)
-                    .await?
-                    .try_get(0)?;
+            // Stored before (or earlier in this batch): the same reporter's no-op, or someone
+            // else's id. Rare, so one lookup each is fine.
+            let owner: Option<String> = sqlx::query_scalar("SELECT reporter_id FROM incidents WHERE id = $1")
+                .bind(&id)
+                .fetch_one(&mut **$tx)
+                .await?;
+            let reporter = item.reporter.as_ref().map(|u| u.0.as_str());
             outcomes.push(if owner.as_deref() == reporter {
                 InsertOutcome::Duplicate
             } else {
                 InsertOutcome::IdTaken
             });
         }
-        if outcomes.contains(&InsertOutcome::Inserted) {
+        let new: Vec<&NewIncident> =
+            $items.iter().zip(&outcomes).filter(|(_, o)| **o == InsertOutcome::Inserted).map(|(i, _)| i).collect();
+        if !new.is_empty() {
             if $is_postgres {
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
                     .bind(CHANGE_FEED_LOCK)
                     .execute(&mut **$tx)
                     .await?;
             }
-            for (item, outcome) in $items.iter().zip(&outcomes) {
-                if *outcome != InsertOutcome::Inserted {
-                    continue;
-                }
-                sqlx::query(INSERT_CHANGE)
-                    .bind(item.incident.id.to_string())
-                    .bind(i64::from(item.incident.version))
-                    .bind($now_ms)
-                    .execute(&mut **$tx)
-                    .await?;
+            for chunk in new.chunks(ROWS_PER_STATEMENT) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO changes (incident_id, kind, version, at) ");
+                qb.push_values(chunk, |mut row, item| {
+                    row.push_bind(item.incident.id.to_string())
+                        .push_bind("upsert")
+                        .push_bind(i64::from(item.incident.version))
+                        .push_bind($now_ms);
+                });
+                qb.build().execute(&mut **$tx).await?;
             }
         }
         Ok(outcomes)
@@ -271,8 +272,8 @@ impl WriteTx {
     ) -> Result<Vec<InsertOutcome>, StoreError> {
         let is_postgres = matches!(self.tx, Tx::Postgres(_));
         match &mut self.tx {
-            Tx::Sqlite(tx) => insert_in!(tx, items, now_ms, is_postgres),
-            Tx::Postgres(tx) => insert_in!(tx, items, now_ms, is_postgres),
+            Tx::Sqlite(tx) => insert_in!(sqlx::Sqlite, tx, items, now_ms, is_postgres),
+            Tx::Postgres(tx) => insert_in!(sqlx::Postgres, tx, items, now_ms, is_postgres),
         }
     }
 
