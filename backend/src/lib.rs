@@ -3,6 +3,7 @@
 //! - [`api`]: the axum app, built by [`api::router`].
 //! - [`db`]: the operational store on SQLite (embedded) or PostgreSQL (scale-out).
 //! - [`import`]: bulk loads of public data files.
+//! - [`log`]: the event log (embedded files today; Kafka with the streaming work).
 //! - [`config`]: layered configuration (defaults, TOML, `VIGIL_*`, flags).
 //! - [`serve`]: binding the API to a port with graceful shutdown.
 
@@ -10,4 +11,5 @@ pub mod api;
 pub mod config;
 pub mod db;
 pub mod import;
+pub mod log;
 pub mod serve;
