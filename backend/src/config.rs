@@ -16,7 +16,9 @@ use crate::api::ApiConfig;
 
 /// Top-level sections; environment variables outside them (such as `VIGIL_CONFIG`) are
 /// not configuration keys.
-const SECTIONS: [&str; 6] = ["listen", "data_dir", "database", "auth", "reports", "log"];
+const SECTIONS: [&str; 7] = [
+    "listen", "data_dir", "database", "auth", "reports", "log", "events",
+];
 
 /// Everything `vigil` can be configured with.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -30,6 +32,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub reports: ReportsConfig,
     pub log: LogConfig,
+    pub events: EventsConfig,
 }
 
 /// The operational database.
@@ -60,6 +63,20 @@ pub struct ReportsConfig {
     pub max_body_bytes: usize,
 }
 
+/// The event log that carries incidents to the Lambda layers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Partitions of the incident topic; fixed once the topic exists.
+    pub partitions: u32,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig { partitions: 4 }
+    }
+}
+
 /// Logging.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -88,6 +105,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             reports: ReportsConfig::default(),
             log: LogConfig::default(),
+            events: EventsConfig::default(),
         }
     }
 }

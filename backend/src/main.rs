@@ -35,6 +35,9 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
     },
+    /// Publish the store's change feed to the incident topic (the embedded log in the data
+    /// directory). `vigil serve` runs it in-process when embedded.
+    Relay,
     /// Import a public data file into the store. Re-importing a file adds nothing twice.
     #[command(subcommand)]
     Import(ImportSource),
@@ -83,6 +86,7 @@ async fn main() -> anyhow::Result<()> {
             }
             serve::serve(config).await
         }
+        Command::Relay => serve::relay(config).await,
         Command::Config => {
             let mut shown = config.clone();
             shown.database.url = shown

@@ -1,13 +1,40 @@
 //! `vigil serve`: opens the store, binds the API and shuts down gracefully.
 
+use std::time::Duration;
+
 use anyhow::Context;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
     api::{AppState, router},
     config::{Config, redact_url},
     db::Db,
+    events::INCIDENT_TOPIC,
+    log::FileLog,
+    relay::Relay,
 };
+
+/// How often an idle relay looks for new changes.
+const RELAY_IDLE: Duration = Duration::from_millis(200);
+
+/// Opens the embedded incident topic under `data_dir/log/`.
+pub fn open_event_log(config: &Config) -> anyhow::Result<FileLog> {
+    let dir = config.data_dir.join("log").join(INCIDENT_TOPIC);
+    FileLog::open(&dir, config.events.partitions)
+        .with_context(|| format!("cannot open the event log in {}", dir.display()))
+}
+
+/// Runs the relay until Ctrl-C or SIGTERM.
+pub async fn relay(config: Config) -> anyhow::Result<()> {
+    let db = open_store(&config).await?;
+    let log = open_event_log(&config)?;
+    tracing::info!(store = db.engine(), topic = INCIDENT_TOPIC, "relay running");
+    Relay::new(db.clone(), log, "incidents")
+        .run(RELAY_IDLE, shutdown_signal())
+        .await;
+    db.close().await;
+    Ok(())
+}
 
 /// Opens the store the config names: PostgreSQL when `database.url` is set, else the
 /// embedded SQLite store in `data_dir`.
@@ -42,9 +69,25 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     })?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = db.engine(), data_dir = %config.data_dir.display(), "vigil listening on http://{addr}");
+    // Embedded, one process plays every role: the relay runs beside the API.
+    let (stop, stopped) = watch::channel(());
+    let relay = match config.database.url {
+        None => {
+            let relay = Relay::new(db.clone(), open_event_log(&config)?, "incidents");
+            let mut stopped = stopped.clone();
+            Some(tokio::spawn(relay.run(RELAY_IDLE, async move {
+                let _ = stopped.changed().await;
+            })))
+        }
+        Some(_) => None,
+    };
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    let _ = stop.send(());
+    if let Some(relay) = relay {
+        let _ = relay.await;
+    }
     db.close().await;
     tracing::info!("vigil stopped");
     Ok(())

@@ -44,14 +44,6 @@ pub struct IncidentFilter {
 /// Rows per multi-row `INSERT` (17 parameters each keeps us under SQLite's 32,766).
 const ROWS_PER_STATEMENT: usize = 1_000;
 
-/// The `incidents` columns an [`IncidentRow`] reads, as a literal for `concat!`.
-macro_rules! incident_columns {
-    () => {
-        "i.id, i.source_kind, i.feed, i.record_id, i.category, i.occurred_at, i.occurred_offset,
-         i.reported_at, i.lat, i.lon, i.accuracy_m, i.place, i.description, i.status, i.version"
-    };
-}
-
 const CHANGES_AFTER: &str = concat!(
     "SELECT c.seq, c.kind, c.version AS change_version, ",
     incident_columns!(),
@@ -204,20 +196,7 @@ impl Db {
         let has_more = rows.len() > limit as usize;
         let mut changes = Vec::with_capacity(rows.len().min(limit as usize));
         for (seq, kind, version, row) in rows.into_iter().take(limit as usize) {
-            let incident = row.into_incident()?;
-            let version =
-                u32::try_from(version).map_err(|_| StoreError::Corrupt("version".into()))?;
-            let change = match kind.as_str() {
-                "upsert" => Change::Upsert { incident },
-                "status" => Change::Status {
-                    id: incident.id,
-                    status: incident.status,
-                    version,
-                },
-                "tombstone" => Change::Tombstone { id: incident.id },
-                other => return Err(StoreError::Corrupt(format!("change kind {other:?}"))),
-            };
-            changes.push((seq as u64, change));
+            changes.push((seq as u64, row.into_change(&kind, version)?));
         }
         Ok((changes, has_more))
     }
@@ -289,7 +268,7 @@ impl WriteTx {
 
 /// An `incidents` row as both engines return it.
 #[derive(Debug, sqlx::FromRow)]
-struct IncidentRow {
+pub(super) struct IncidentRow {
     id: String,
     source_kind: String,
     feed: Option<String>,
@@ -308,6 +287,23 @@ struct IncidentRow {
 }
 
 impl IncidentRow {
+    /// The change a `changes` row of `kind` describes, with this incident as it is now.
+    pub(super) fn into_change(self, kind: &str, version: i64) -> Result<Change, StoreError> {
+        let version =
+            u32::try_from(version).map_err(|_| StoreError::Corrupt("change version".into()))?;
+        let incident = self.into_incident()?;
+        Ok(match kind {
+            "upsert" => Change::Upsert { incident },
+            "status" => Change::Status {
+                id: incident.id,
+                status: incident.status,
+                version,
+            },
+            "tombstone" => Change::Tombstone { id: incident.id },
+            other => return Err(StoreError::Corrupt(format!("change kind {other:?}"))),
+        })
+    }
+
     fn into_incident(self) -> Result<Incident, StoreError> {
         let bad = |what: &str| StoreError::Corrupt(format!("incident {}: bad {what}", self.id));
         let source = match (self.source_kind.as_str(), &self.feed, &self.record_id) {

@@ -5,8 +5,17 @@
 //! [`on_pool!`] macro compiles each query body once per driver. Each engine applies its own
 //! migrations from `migrations/sqlite` or `migrations/postgres` at start.
 
+/// The `incidents` columns an [`IncidentRow`] reads, as a literal for `concat!`.
+macro_rules! incident_columns {
+    () => {
+        "i.id, i.source_kind, i.feed, i.record_id, i.category, i.occurred_at, i.occurred_offset,
+         i.reported_at, i.lat, i.lon, i.accuracy_m, i.place, i.description, i.status, i.version"
+    };
+}
+
 mod accounts;
 mod incidents;
+mod relay;
 
 use std::{path::Path, str::FromStr, time::Duration};
 
@@ -18,6 +27,7 @@ use sqlx::{
 
 pub use accounts::UserId;
 pub use incidents::{IncidentFilter, InsertOutcome, NewIncident, WriteTx};
+pub use relay::OutboxEntry;
 
 /// Errors of the operational store.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,102 @@
+//! `vigil relay`: publishes the operational store's change feed (the transactional outbox)
+//! to the incident topic, in commit order, keyed by area cell.
+//!
+//! It publishes a batch, waits until the log has it durably, and only then records its new
+//! position. A crash between the two re-publishes that batch on restart: nothing is
+//! skipped, and consumers drop the repeats by incident id and version. Two relays at once
+//! publish some changes twice but never lose one, since the position only moves forward.
+
+use std::{future::Future, time::Duration};
+
+use chrono::Utc;
+
+use crate::{
+    db::{Db, StoreError},
+    events::{EVENT_VERSION, IncidentEvent},
+    log::{FileLog, LogError, Record},
+};
+
+/// Why a relay round failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("event log: {0}")]
+    Log(#[from] LogError),
+}
+
+/// Moves changes from the store to the event log.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    db: Db,
+    log: FileLog,
+    /// Names the position row, so differently configured relays do not share progress.
+    name: String,
+    batch: u32,
+}
+
+impl Relay {
+    pub fn new(db: Db, log: FileLog, name: impl Into<String>) -> Relay {
+        Relay {
+            db,
+            log,
+            name: name.into(),
+            batch: 1_000,
+        }
+    }
+
+    /// Publishes the next batch of changes; returns how many it published.
+    pub async fn run_once(&self) -> Result<usize, RelayError> {
+        let position = self.db.relay_position(&self.name).await?;
+        let entries = self.db.outbox_after(position, self.batch).await?;
+        let Some(last) = entries.last().map(|e| e.seq) else {
+            return Ok(0);
+        };
+        let records: Vec<Record> = entries
+            .into_iter()
+            .map(|e| {
+                let key = e.cell.to_string().into_bytes();
+                let event = IncidentEvent {
+                    v: EVENT_VERSION,
+                    seq: e.seq,
+                    cell: e.cell,
+                    change: e.change,
+                };
+                Record {
+                    key,
+                    payload: event.encode(),
+                }
+            })
+            .collect();
+        let now = Utc::now().timestamp_millis();
+        self.log.append(&records, now).await?;
+        self.db.set_relay_position(&self.name, last, now).await?;
+        Ok(records.len())
+    }
+
+    /// Relays until `shutdown` completes: at once while there is a backlog, then every
+    /// `idle` when there is none; failures are logged and retried with backoff.
+    pub async fn run(self, idle: Duration, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut backoff = idle;
+        loop {
+            let wait = match self.run_once().await {
+                Ok(0) => idle,
+                Ok(n) => {
+                    tracing::debug!(published = n, "relay published");
+                    backoff = idle;
+                    Duration::ZERO
+                }
+                Err(error) => {
+                    tracing::warn!(%error, retry_in = ?backoff, "relay round failed");
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                    backoff
+                }
+            };
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+}
