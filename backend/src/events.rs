@@ -7,6 +7,8 @@ use vigil_sync::{AreaCell, Change};
 
 /// The topic every incident change is published to.
 pub const INCIDENT_TOPIC: &str = "vigil.incidents.v1";
+/// Where consumers put records they cannot read, untouched, for a person to look at.
+pub const DEAD_LETTER_TOPIC: &str = "vigil.incidents.v1.dlq";
 /// The envelope version this build writes and reads.
 pub const EVENT_VERSION: u32 = 1;
 

@@ -6,6 +6,7 @@
 //! - [`log`]: the event log (embedded files today; Kafka with the streaming work).
 //! - [`events`]: the records on the incident topic.
 //! - [`relay`]: publishes the store's change feed to the event log.
+//! - [`speed`]: the speed layer and its real-time views.
 //! - [`config`]: layered configuration (defaults, TOML, `VIGIL_*`, flags).
 //! - [`serve`]: binding the API to a port with graceful shutdown.
 
@@ -17,3 +18,4 @@ pub mod import;
 pub mod log;
 pub mod relay;
 pub mod serve;
+pub mod speed;

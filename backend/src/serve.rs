@@ -9,9 +9,10 @@ use crate::{
     api::{AppState, router},
     config::{Config, redact_url},
     db::Db,
-    events::INCIDENT_TOPIC,
+    events::{DEAD_LETTER_TOPIC, INCIDENT_TOPIC},
     log::FileLog,
     relay::Relay,
+    speed::{SharedViews, Speed},
 };
 
 /// How often an idle relay looks for new changes.
@@ -22,6 +23,13 @@ pub fn open_event_log(config: &Config) -> anyhow::Result<FileLog> {
     let dir = config.data_dir.join("log").join(INCIDENT_TOPIC);
     FileLog::open(&dir, config.events.partitions)
         .with_context(|| format!("cannot open the event log in {}", dir.display()))
+}
+
+/// Opens the embedded dead-letter topic for records the consumers cannot read.
+pub fn open_dead_letters(config: &Config) -> anyhow::Result<FileLog> {
+    let dir = config.data_dir.join("log").join(DEAD_LETTER_TOPIC);
+    FileLog::open(&dir, 1)
+        .with_context(|| format!("cannot open the dead-letter log in {}", dir.display()))
 }
 
 /// Runs the relay until Ctrl-C or SIGTERM.
@@ -69,24 +77,34 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     })?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = db.engine(), data_dir = %config.data_dir.display(), "vigil listening on http://{addr}");
-    // Embedded, one process plays every role: the relay runs beside the API.
+    // Embedded, one process plays every role: the relay and the speed layer run beside
+    // the API, sharing one handle to the log so the consumer wakes on every append.
     let (stop, stopped) = watch::channel(());
-    let relay = match config.database.url {
-        None => {
-            let relay = Relay::new(db.clone(), open_event_log(&config)?, "incidents");
-            let mut stopped = stopped.clone();
-            Some(tokio::spawn(relay.run(RELAY_IDLE, async move {
-                let _ = stopped.changed().await;
-            })))
-        }
-        Some(_) => None,
+    let stop_signal = |mut rx: watch::Receiver<()>| async move {
+        let _ = rx.changed().await;
     };
+    let mut tasks = Vec::new();
+    let mut state = state;
+    if config.database.url.is_none() {
+        let log = open_event_log(&config)?;
+        let dead_letters = open_dead_letters(&config)?;
+        let views = SharedViews::default();
+        state = state.with_views(views.clone());
+        let relay = Relay::new(db.clone(), log.clone(), "incidents");
+        tasks.push(tokio::spawn(
+            relay.run(RELAY_IDLE, stop_signal(stopped.clone())),
+        ));
+        let speed = Speed::new(log, dead_letters, views);
+        tasks.push(tokio::spawn(
+            speed.run(RELAY_IDLE, stop_signal(stopped.clone())),
+        ));
+    }
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     let _ = stop.send(());
-    if let Some(relay) = relay {
-        let _ = relay.await;
+    for task in tasks {
+        let _ = task.await;
     }
     db.close().await;
     tracing::info!("vigil stopped");

@@ -7,6 +7,7 @@ pub mod extract;
 mod health;
 mod incidents;
 pub mod metrics;
+mod near;
 mod openapi;
 mod sync;
 
@@ -56,6 +57,8 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// Verified against when a login names an unknown user (see `auth::login`).
     pub dummy_hash: Arc<str>,
+    /// The speed layer's real-time views, when this process keeps them.
+    pub views: Option<crate::speed::SharedViews>,
 }
 
 impl AppState {
@@ -65,7 +68,14 @@ impl AppState {
             metrics: Arc::new(Metrics::default()),
             config: Arc::new(config),
             dummy_hash: auth::dummy_hash().into(),
+            views: None,
         }
+    }
+
+    /// Serves real-time reads from `views`.
+    pub fn with_views(mut self, views: crate::speed::SharedViews) -> AppState {
+        self.views = Some(views);
+        self
     }
 }
 
@@ -82,6 +92,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sync/push", post(sync::push))
         .route("/v1/sync/pull", get(sync::pull))
         .route("/v1/incidents", get(incidents::list))
+        .route("/v1/incidents/near", get(near::near))
+        .route("/v1/cells/{cell}/counts", get(near::cell_counts))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

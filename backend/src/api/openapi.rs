@@ -6,14 +6,14 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{auth, error, health, incidents, metrics, sync};
+use super::{auth, error, health, incidents, metrics, near, sync};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Vigil API", description = "Neighbourhood safety reports: accounts, sync protocol v1 and incident queries."),
     paths(
         health::healthz, metrics::scrape, auth::register, auth::login, auth::logout,
-        sync::push, sync::pull, incidents::list,
+        sync::push, sync::pull, incidents::list, near::near, near::cell_counts,
     ),
     components(schemas(
         error::ErrorBody, auth::Credentials, auth::Registered, auth::Session,

@@ -1,0 +1,179 @@
+//! The real-time views, kept in process (the embedded stand-in for Redis): recent
+//! incidents by place and counts per area cell, category and hour.
+//!
+//! Applying an event is idempotent: each incident's version is remembered, and an event
+//! whose version is not newer changes nothing, so a relay's re-publish or a consumer's
+//! redelivery cannot double-count.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use vigil_sync::{AreaCell, Category, Change, IncidentId, Location, Status};
+
+use crate::events::IncidentEvent;
+
+/// Milliseconds in the time bucket of the counts.
+pub const BUCKET_MS: i64 = 3_600_000;
+
+/// What the views keep of one incident.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    pub id: IncidentId,
+    pub cell: AreaCell,
+    pub category: Category,
+    pub location: Location,
+    pub occurred_at: DateTime<Utc>,
+    pub status: Status,
+    pub version: u32,
+}
+
+/// A count key: area cell, category and the hour (Unix ms at the bucket's start).
+pub type CountKey = (AreaCell, Category, i64);
+
+/// The views themselves.
+#[derive(Debug, Default)]
+pub struct Views {
+    incidents: HashMap<IncidentId, Seen>,
+    counts: HashMap<CountKey, u64>,
+}
+
+fn bucket(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis().div_euclid(BUCKET_MS) * BUCKET_MS
+}
+
+/// Great-circle distance in metres (haversine on a 6,371 km sphere).
+pub fn distance_m(a: &Location, b: &Location) -> f64 {
+    let (la1, la2) = (a.lat.to_radians(), b.lat.to_radians());
+    let dlat = la2 - la1;
+    let dlon = (b.lon - a.lon).to_radians();
+    let h = (dlat / 2.0).sin().powi(2) + la1.cos() * la2.cos() * (dlon / 2.0).sin().powi(2);
+    2.0 * 6_371_000.0 * h.sqrt().min(1.0).asin()
+}
+
+impl Views {
+    /// Applies one event; returns whether anything changed.
+    pub fn apply(&mut self, event: &IncidentEvent) -> bool {
+        match &event.change {
+            Change::Upsert { incident } => {
+                if self
+                    .incidents
+                    .get(&incident.id)
+                    .is_some_and(|s| s.version >= incident.version)
+                {
+                    return false;
+                }
+                self.remove(incident.id);
+                let seen = Seen {
+                    id: incident.id,
+                    cell: event.cell,
+                    category: incident.category,
+                    location: incident.location,
+                    occurred_at: incident.occurred_at.with_timezone(&Utc),
+                    status: incident.status,
+                    version: incident.version,
+                };
+                self.insert(seen);
+                true
+            }
+            Change::Status {
+                id,
+                status,
+                version,
+            } => {
+                let Some(mut seen) = self.incidents.get(id).cloned() else {
+                    return false;
+                };
+                if seen.version >= *version {
+                    return false;
+                }
+                self.remove(*id);
+                seen.status = *status;
+                seen.version = *version;
+                self.insert(seen);
+                true
+            }
+            Change::Tombstone { id } => self.remove(*id),
+        }
+    }
+
+    fn insert(&mut self, seen: Seen) {
+        // Rejected reports stay known (for their version) but are not counted.
+        if seen.status != Status::Rejected {
+            *self
+                .counts
+                .entry((seen.cell, seen.category, bucket(seen.occurred_at)))
+                .or_default() += 1;
+        }
+        self.incidents.insert(seen.id, seen);
+    }
+
+    fn remove(&mut self, id: IncidentId) -> bool {
+        let Some(old) = self.incidents.remove(&id) else {
+            return false;
+        };
+        if old.status != Status::Rejected {
+            let key = (old.cell, old.category, bucket(old.occurred_at));
+            if let Some(n) = self.counts.get_mut(&key) {
+                *n -= 1;
+                if *n == 0 {
+                    self.counts.remove(&key);
+                }
+            }
+        }
+        true
+    }
+
+    /// Incidents within `radius_m` of `centre` that occurred at or after `since`, nearest
+    /// first, at most `limit`. Rejected ones are left out.
+    pub fn near(
+        &self,
+        centre: &Location,
+        radius_m: f64,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Vec<(f64, Seen)> {
+        let mut hits: Vec<(f64, Seen)> = self
+            .incidents
+            .values()
+            .filter(|s| s.status != Status::Rejected && s.occurred_at >= since)
+            .map(|s| (distance_m(centre, &s.location), s))
+            .filter(|(d, _)| *d <= radius_m)
+            .map(|(d, s)| (d, s.clone()))
+            .collect();
+        hits.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.id.cmp(&b.1.id)));
+        hits.truncate(limit);
+        hits
+    }
+
+    /// Counts per category and hour in `cell` for hours starting in `[from, to)`.
+    pub fn counts(
+        &self,
+        cell: AreaCell,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Vec<(Category, i64, u64)> {
+        let (from, to) = (from.timestamp_millis(), to.timestamp_millis());
+        let mut out: Vec<(Category, i64, u64)> = self
+            .counts
+            .iter()
+            .filter(|((c, _, h), _)| *c == cell && *h > from - BUCKET_MS && *h < to)
+            .map(|((_, cat, h), n)| (*cat, *h, *n))
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// How many incidents the views know (rejected ones included).
+    pub fn len(&self) -> usize {
+        self.incidents.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.incidents.is_empty()
+    }
+
+    /// The sum of every count: the number of known incidents that are not rejected.
+    pub fn total_count(&self) -> u64 {
+        self.counts.values().sum()
+    }
+}
