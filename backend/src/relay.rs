@@ -11,6 +11,7 @@ use std::{future::Future, time::Duration};
 use chrono::Utc;
 
 use crate::{
+    api::metrics::PipelineMetrics,
     db::{Db, StoreError},
     events::{EVENT_VERSION, IncidentEvent},
     log::{FileLog, LogError, Record},
@@ -33,6 +34,7 @@ pub struct Relay {
     /// Names the position row, so differently configured relays do not share progress.
     name: String,
     batch: u32,
+    metrics: PipelineMetrics,
 }
 
 impl Relay {
@@ -42,7 +44,14 @@ impl Relay {
             log,
             name: name.into(),
             batch: 1_000,
+            metrics: PipelineMetrics::default(),
         }
+    }
+
+    /// Reports into `metrics` (published, failures, backlog).
+    pub fn with_metrics(mut self, metrics: PipelineMetrics) -> Relay {
+        self.metrics = metrics;
+        self
     }
 
     /// Publishes the next batch of changes; returns how many it published.
@@ -71,6 +80,11 @@ impl Relay {
         let now = Utc::now().timestamp_millis();
         self.log.append(&records, now).await?;
         self.db.set_relay_position(&self.name, last, now).await?;
+        self.metrics.relay_published.inc_by(records.len() as u64);
+        let newest = self.db.last_change_seq().await?;
+        self.metrics
+            .outbox_backlog
+            .set(newest.saturating_sub(last) as i64);
         Ok(records.len())
     }
 
@@ -88,6 +102,7 @@ impl Relay {
                     Duration::ZERO
                 }
                 Err(error) => {
+                    self.metrics.relay_failures.inc();
                     tracing::warn!(%error, retry_in = ?backoff, "relay round failed");
                     backoff = (backoff * 2).min(Duration::from_secs(30));
                     backoff

@@ -90,11 +90,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let dead_letters = open_dead_letters(&config)?;
         let views = SharedViews::default();
         state = state.with_views(views.clone());
-        let relay = Relay::new(db.clone(), log.clone(), "incidents");
+        let metrics = state.metrics.pipeline.clone();
+        let relay = Relay::new(db.clone(), log.clone(), "incidents").with_metrics(metrics.clone());
         tasks.push(tokio::spawn(
             relay.run(RELAY_IDLE, stop_signal(stopped.clone())),
         ));
-        let speed = Speed::new(log, dead_letters, views);
+        let speed = Speed::new(log, dead_letters, views).with_metrics(metrics);
         tasks.push(tokio::spawn(
             speed.run(RELAY_IDLE, stop_signal(stopped.clone())),
         ));

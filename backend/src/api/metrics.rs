@@ -10,7 +10,7 @@ use axum::{
 };
 use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
-    metrics::{counter::Counter, family::Family, histogram::Histogram},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
 use vigil_sync::PushOutcome;
@@ -29,9 +29,38 @@ struct OutcomeLabels {
     outcome: &'static str,
 }
 
+/// The pipeline roles' metrics (relay and speed layer). Cheap to clone; every clone
+/// updates the same series.
+#[derive(Debug, Clone, Default)]
+pub struct PipelineMetrics {
+    /// Changes the relay appended to the event log.
+    pub relay_published: Counter,
+    /// Relay rounds that failed (and were retried).
+    pub relay_failures: Counter,
+    /// Changes committed in the store but not yet published.
+    pub outbox_backlog: Gauge,
+    speed_events: Family<OutcomeLabels, Counter>,
+    /// Records in the event log the speed layer has not read yet.
+    pub speed_lag: Gauge,
+}
+
+impl PipelineMetrics {
+    /// Counts records the speed layer read: `applied`, `repeat` (nothing changed) or
+    /// `unreadable` (sent to the dead-letter topic).
+    pub fn speed_event(&self, outcome: &'static str, n: u64) {
+        if n > 0 {
+            self.speed_events
+                .get_or_create(&OutcomeLabels { outcome })
+                .inc_by(n);
+        }
+    }
+}
+
 /// The backend's metrics and the registry that renders them.
 #[derive(Debug)]
 pub struct Metrics {
+    /// Relay and speed-layer series, handed to those roles.
+    pub pipeline: PipelineMetrics,
     registry: Registry,
     requests: Family<RouteLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
@@ -66,7 +95,34 @@ impl Default for Metrics {
             "Changes sent to devices by pull",
             pulled.clone(),
         );
+        let pipeline = PipelineMetrics::default();
+        registry.register(
+            "relay_published",
+            "Changes published to the event log",
+            pipeline.relay_published.clone(),
+        );
+        registry.register(
+            "relay_failures",
+            "Relay rounds that failed",
+            pipeline.relay_failures.clone(),
+        );
+        registry.register(
+            "outbox_backlog",
+            "Committed changes not yet published",
+            pipeline.outbox_backlog.clone(),
+        );
+        registry.register(
+            "speed_events",
+            "Event-log records read by the speed layer, by outcome",
+            pipeline.speed_events.clone(),
+        );
+        registry.register(
+            "speed_lag",
+            "Event-log records the speed layer has not read",
+            pipeline.speed_lag.clone(),
+        );
         Metrics {
+            pipeline,
             registry,
             requests,
             latency,

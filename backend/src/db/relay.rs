@@ -53,6 +53,14 @@ impl Db {
         Ok(())
     }
 
+    /// The newest change's sequence number (0 when there is none).
+    pub async fn last_change_seq(&self) -> Result<u64, StoreError> {
+        let seq: i64 = on_pool!(self, pool => sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM changes")
+            .fetch_one(pool)
+            .await)?;
+        Ok(seq.max(0) as u64)
+    }
+
     /// Up to `limit` outbox entries after `after`, in commit order.
     pub async fn outbox_after(
         &self,

@@ -16,6 +16,7 @@ use std::{
 use chrono::Utc;
 
 use crate::{
+    api::metrics::PipelineMetrics,
     events::IncidentEvent,
     log::{FileLog, LogError, Record},
 };
@@ -36,6 +37,7 @@ pub struct Speed {
     /// The next offset to read, per partition.
     next: Vec<u64>,
     unreadable: u64,
+    metrics: PipelineMetrics,
 }
 
 impl Speed {
@@ -48,7 +50,14 @@ impl Speed {
             views,
             next,
             unreadable: 0,
+            metrics: PipelineMetrics::default(),
         }
+    }
+
+    /// Reports into `metrics` (records by outcome, lag).
+    pub fn with_metrics(mut self, metrics: PipelineMetrics) -> Speed {
+        self.metrics = metrics;
+        self
     }
 
     /// Records that could not be read so far.
@@ -65,6 +74,7 @@ impl Speed {
                 continue;
             };
             let mut bad = Vec::new();
+            let mut applied = 0;
             {
                 let mut views = self
                     .views
@@ -72,9 +82,7 @@ impl Speed {
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
                 for d in &batch {
                     match IncidentEvent::decode(&d.payload) {
-                        Ok(event) => {
-                            views.apply(&event);
-                        }
+                        Ok(event) => applied += u64::from(views.apply(&event)),
                         Err(error) => {
                             tracing::warn!(%error, partition = p, offset = d.offset, "unreadable event sent to the dead-letter topic");
                             bad.push(Record {
@@ -93,7 +101,20 @@ impl Speed {
             }
             self.next[p as usize] = last + 1;
             read += batch.len();
+            self.metrics.speed_event("applied", applied);
+            self.metrics
+                .speed_event("repeat", batch.len() as u64 - applied - bad.len() as u64);
+            self.metrics.speed_event("unreadable", bad.len() as u64);
         }
+        let mut lag = 0;
+        for p in 0..self.log.partitions() {
+            lag += self
+                .log
+                .end_offset(p)
+                .await
+                .saturating_sub(self.next[p as usize]);
+        }
+        self.metrics.speed_lag.set(lag as i64);
         Ok(read)
     }
 
