@@ -96,6 +96,16 @@ impl Default for Metrics {
             pulled.clone(),
         );
         let pipeline = PipelineMetrics::default();
+        // Known label values start at 0, so rate() and alerts see them from the first scrape.
+        for outcome in ["accepted", "duplicate", "rejected"] {
+            pushed.get_or_create(&OutcomeLabels { outcome }).inc_by(0);
+        }
+        for outcome in ["applied", "repeat", "unreadable"] {
+            pipeline
+                .speed_events
+                .get_or_create(&OutcomeLabels { outcome })
+                .inc_by(0);
+        }
         registry.register(
             "relay_published",
             "Changes published to the event log",
