@@ -24,7 +24,8 @@ use clap::{Parser, Subcommand};
     after_help = "Examples:\n  \
         cargo xtask test                       # what CI runs\n  \
         cargo xtask test -- -E 'package(vigil-sync)'\n  \
-        cargo xtask services up                # PostgreSQL on 127.0.0.1:5432\n  \
+        cargo xtask services up                # PostgreSQL, Redis, Kafka, Cassandra, Garage\n  \
+        cargo xtask services up kafka          # just one\n  \
         cargo xtask run                        # the backend on http://127.0.0.1:8080\n  \
         cargo xtask bench push --reports 20000 --runs 3"
 )]
@@ -48,11 +49,16 @@ enum Command {
         nextest_args: Vec<String>,
     },
 
-    /// Starts, stops or shows the development services (now: PostgreSQL).
+    /// Starts, stops or shows the development services: postgres, redis, kafka, cassandra,
+    /// garage.
     ///
-    /// Each service runs on loopback. `up` is idempotent: it starts what is down, waits
-    /// until it answers and provisions it (for PostgreSQL, the role `vigil`/`vigil` with
-    /// CREATEDB, reachable as postgres://vigil:vigil@127.0.0.1:5432/postgres).
+    /// Each service runs on loopback. `up` is idempotent: it installs what is missing (into
+    /// $VIGIL_CACHE, default ~/.cache/vigil), starts what is down, waits until it answers and
+    /// provisions it. PostgreSQL: postgres://vigil:vigil@127.0.0.1:5432/postgres (role with
+    /// CREATEDB). Redis: 127.0.0.1:6379, no persistence. Kafka (KRaft, one node):
+    /// 127.0.0.1:9092. Cassandra: CQL on 127.0.0.1:9042. Garage (S3): http://127.0.0.1:3900,
+    /// region `garage`, bucket `vigil-lake`, fixed key in $VIGIL_CACHE/run/garage/credentials.env.
+    /// Data and logs: $VIGIL_CACHE/run/<service>/.
     Services {
         #[command(subcommand)]
         action: ServicesAction,
@@ -74,7 +80,7 @@ enum Command {
 enum ServicesAction {
     /// Installs (or says how to), starts and provisions services; waits until they answer.
     Up {
-        /// Services to start [default: all]. Known: postgres.
+        /// Services to start [default: all]. Known: postgres, redis, kafka, cassandra, garage.
         names: Vec<String>,
     },
     /// Stops services that run.
@@ -127,7 +133,10 @@ mod tests {
 
     #[test]
     fn services_listed_in_help_exist() {
-        assert_eq!(services::names(), ["postgres"]);
+        assert_eq!(
+            services::names(),
+            ["postgres", "redis", "kafka", "cassandra", "garage"]
+        );
     }
 
     #[test]

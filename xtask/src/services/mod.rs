@@ -1,11 +1,24 @@
 //! `cargo xtask services up|down|status`: the real engines that tests and the scale-out mode use.
 //!
 //! Each engine is a [`Service`] with the same four verbs (install, start, check, stop), listed
-//! in [`all`]. Adding Redis, Kafka, Cassandra or S3 means one more module and one more entry
-//! there; the commands below need no change. Every verb is idempotent, so `up` on a machine
-//! where everything already runs only checks, and `down` where nothing runs does nothing.
+//! in [`all`]: PostgreSQL (Debian's cluster), Redis, Kafka, Cassandra and Garage (S3). Adding
+//! one means one more module and one more entry there; the commands below need no change.
+//! Every verb is idempotent, so `up` on a machine where everything already runs only checks,
+//! and `down` where nothing runs does nothing.
+//!
+//! The engines other than PostgreSQL are installed into `$VIGIL_CACHE/engines` (or
+//! `$VIGIL_CACHE/tools`) and keep their configs, data, pid files and logs in
+//! `$VIGIL_CACHE/run/<service>/`, outside the clone; [`daemon`] and [`install`] hold what they
+//! share, [`probe`] the wire handshakes that tell whether they answer.
 
+mod cassandra;
+mod daemon;
+mod garage;
+mod install;
+mod kafka;
 mod postgres;
+mod probe;
+mod redis;
 
 use std::time::Instant;
 
@@ -47,7 +60,13 @@ pub enum Status {
 
 /// Every service, in start order (`down` stops them in reverse).
 pub fn all() -> Vec<Box<dyn Service>> {
-    vec![Box::new(postgres::Postgres)]
+    vec![
+        Box::new(postgres::Postgres),
+        Box::new(redis::Redis),
+        Box::new(kafka::Kafka),
+        Box::new(cassandra::Cassandra),
+        Box::new(garage::Garage),
+    ]
 }
 
 /// Names of every service, for help and error messages.
