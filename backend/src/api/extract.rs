@@ -6,6 +6,7 @@ use axum::{
     extract::{FromRequest, FromRequestParts, Request},
     http::{StatusCode, header, request::Parts},
 };
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
 use super::error::AppError;
@@ -115,4 +116,21 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
                 .with_field(path)
             })
     }
+}
+
+/// A 400 naming the query parameter at fault.
+pub fn bad_query(field: &str, message: impl Into<String>) -> AppError {
+    AppError::new(StatusCode::BAD_REQUEST, "invalid_query", message).with_field(field)
+}
+
+/// An RFC 3339 query parameter as a UTC instant, or a 400 naming it.
+pub fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, AppError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            bad_query(
+                field,
+                format!("{text:?} is not an RFC 3339 time such as 2026-11-28T07:00:00Z"),
+            )
+        })
 }

@@ -3,16 +3,20 @@
 use axum::{
     Json,
     extract::State,
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::IntoParams;
 use vigil_sync::{Category, Incident};
 
-use super::{AppState, auth::AuthUser, error::AppError, extract::ApiQuery};
+use super::{
+    AppState,
+    auth::AuthUser,
+    error::AppError,
+    extract::{ApiQuery, bad_query as bad, parse_time},
+};
 use crate::db::IncidentFilter;
 
 const DEFAULT_LIMIT: u32 = 100;
@@ -34,10 +38,6 @@ pub struct IncidentParams {
     pub limit: Option<u32>,
     /// `json` (default) or `geojson`.
     pub format: Option<String>,
-}
-
-fn bad(field: &str, message: impl Into<String>) -> AppError {
-    AppError::new(StatusCode::BAD_REQUEST, "invalid_query", message).with_field(field)
 }
 
 fn parse_bbox(text: &str) -> Result<[f64; 4], AppError> {
@@ -62,17 +62,6 @@ fn parse_bbox(text: &str) -> Result<[f64; 4], AppError> {
         ));
     }
     Ok([min_lon, min_lat, max_lon, max_lat])
-}
-
-fn parse_time(field: &str, text: &str) -> Result<DateTime<Utc>, AppError> {
-    DateTime::parse_from_rfc3339(text)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| {
-            bad(
-                field,
-                format!("{text:?} is not an RFC 3339 time such as 2026-11-28T07:00:00Z"),
-            )
-        })
 }
 
 impl IncidentParams {

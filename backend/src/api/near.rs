@@ -12,14 +12,15 @@ use serde_json::{Value, json};
 use utoipa::IntoParams;
 use vigil_sync::{AreaCell, Location, validate::check_location};
 
-use super::{AppState, auth::AuthUser, error::AppError, extract::ApiQuery};
+use super::{
+    AppState,
+    auth::AuthUser,
+    error::AppError,
+    extract::{ApiQuery, bad_query as bad, parse_time},
+};
 use crate::speed::SharedViews;
 
 const MAX_RADIUS_M: f64 = 50_000.0;
-
-fn bad(field: &str, message: impl Into<String>) -> AppError {
-    AppError::new(StatusCode::BAD_REQUEST, "invalid_query", message).with_field(field)
-}
 
 fn views(state: &AppState) -> Result<&SharedViews, AppError> {
     state.views.as_ref().ok_or_else(|| {
@@ -31,22 +32,16 @@ fn views(state: &AppState) -> Result<&SharedViews, AppError> {
     })
 }
 
+/// `text` as a time, or `default` when the parameter is absent.
 fn time(
     field: &str,
     text: Option<&str>,
     default: DateTime<Utc>,
 ) -> Result<DateTime<Utc>, AppError> {
-    match text {
-        None => Ok(default),
-        Some(t) => DateTime::parse_from_rfc3339(t)
-            .map(|t| t.with_timezone(&Utc))
-            .map_err(|_| {
-                bad(
-                    field,
-                    format!("{t:?} is not an RFC 3339 time such as 2026-11-28T07:00:00Z"),
-                )
-            }),
-    }
+    Ok(text
+        .map(|t| parse_time(field, t))
+        .transpose()?
+        .unwrap_or(default))
 }
 
 /// Query of `GET /v1/incidents/near`.
