@@ -12,12 +12,13 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::api::ApiConfig;
+use crate::{api::ApiConfig, events::INCIDENT_TOPIC, log::KafkaConfig};
 
 /// Top-level sections; environment variables outside them (such as `VIGIL_CONFIG`) are
 /// not configuration keys.
-const SECTIONS: [&str; 7] = [
-    "listen", "data_dir", "database", "auth", "reports", "log", "events",
+const SECTIONS: [&str; 11] = [
+    "listen", "data_dir", "database", "auth", "reports", "log", "events", "kafka", "redis",
+    "relay", "speed",
 ];
 
 /// Everything `vigil` can be configured with.
@@ -33,6 +34,83 @@ pub struct Config {
     pub reports: ReportsConfig,
     pub log: LogConfig,
     pub events: EventsConfig,
+    /// Kafka as the event log (scale-out); unset brokers keep the embedded log.
+    pub kafka: KafkaConfig,
+    pub redis: RedisConfig,
+    pub relay: RelayConfig,
+    pub speed: SpeedConfig,
+}
+
+/// Redis for the real-time views (scale-out).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// `redis://[:password@]host:port/db`; unset keeps the views in the serving process.
+    pub url: Option<String>,
+    /// Prefix of every key the views write (letters, digits, `:._-`).
+    pub key_prefix: String,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: None,
+            key_prefix: "vigil:".into(),
+        }
+    }
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("key_prefix", &self.key_prefix)
+            .finish()
+    }
+}
+
+/// `vigil relay`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelayConfig {
+    /// Changes published per round.
+    pub batch: u32,
+    /// Where `vigil relay` serves `/metrics`.
+    pub metrics_listen: SocketAddr,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            batch: 1_000,
+            metrics_listen: SocketAddr::from(([127, 0, 0, 1], 9101)),
+        }
+    }
+}
+
+/// `vigil speed` and the real-time views.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpeedConfig {
+    /// Consumer group of the speed layer on the incident topic.
+    pub group: String,
+    /// Days of incidents (by occurrence) the real-time views keep.
+    pub retention_days: u32,
+    /// Records applied per round.
+    pub batch: u32,
+    /// Where `vigil speed` serves `/metrics`.
+    pub metrics_listen: SocketAddr,
+}
+
+impl Default for SpeedConfig {
+    fn default() -> Self {
+        SpeedConfig {
+            group: "vigil-speed".into(),
+            retention_days: 30,
+            batch: 2_000,
+            metrics_listen: SocketAddr::from(([127, 0, 0, 1], 9102)),
+        }
+    }
 }
 
 /// The operational database.
@@ -69,11 +147,23 @@ pub struct ReportsConfig {
 pub struct EventsConfig {
     /// Partitions of the incident topic; fixed once the topic exists.
     pub partitions: u32,
+    /// The incident topic; unreadable records go to `<topic>.dlq`.
+    pub topic: String,
 }
 
 impl Default for EventsConfig {
     fn default() -> Self {
-        EventsConfig { partitions: 4 }
+        EventsConfig {
+            partitions: 4,
+            topic: INCIDENT_TOPIC.into(),
+        }
+    }
+}
+
+impl EventsConfig {
+    /// Where consumers put records they cannot read.
+    pub fn dead_letter_topic(&self) -> String {
+        format!("{}.dlq", self.topic)
     }
 }
 
@@ -106,6 +196,10 @@ impl Default for Config {
             reports: ReportsConfig::default(),
             log: LogConfig::default(),
             events: EventsConfig::default(),
+            kafka: KafkaConfig::default(),
+            redis: RedisConfig::default(),
+            relay: RelayConfig::default(),
+            speed: SpeedConfig::default(),
         }
     }
 }
@@ -186,9 +280,54 @@ impl Config {
                 })
                 .split("__"),
         );
-        figment
+        let config: Config = figment
             .extract()
-            .context("invalid configuration (check the TOML file and VIGIL_* variables)")
+            .context("invalid configuration (check the TOML file and VIGIL_* variables)")?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what the types alone do not.
+    fn validate(&self) -> anyhow::Result<()> {
+        let name_ok = |s: &str, extra: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c) || extra.contains(c))
+        };
+        anyhow::ensure!(
+            name_ok(&self.redis.key_prefix, ":"),
+            "redis.key_prefix {:?}: use letters, digits and ':', '.', '_', '-'",
+            self.redis.key_prefix
+        );
+        anyhow::ensure!(
+            name_ok(&self.events.topic, "") && self.events.topic.len() <= 200,
+            "events.topic {:?}: use letters, digits and '.', '_', '-' (at most 200)",
+            self.events.topic
+        );
+        anyhow::ensure!(
+            name_ok(&self.speed.group, ""),
+            "speed.group {:?}: use letters, digits and '.', '_', '-'",
+            self.speed.group
+        );
+        anyhow::ensure!(
+            (1..=256).contains(&self.events.partitions),
+            "events.partitions is {}: use 1 to 256",
+            self.events.partitions
+        );
+        anyhow::ensure!(
+            self.speed.retention_days >= 1,
+            "speed.retention_days is 0: keep at least 1 day"
+        );
+        anyhow::ensure!(
+            (1..=50_000).contains(&self.speed.batch) && (1..=50_000).contains(&self.relay.batch),
+            "speed.batch and relay.batch must be from 1 to 50000"
+        );
+        Ok(())
+    }
+
+    /// How long the real-time views keep an incident.
+    pub fn retention(&self) -> TimeDelta {
+        TimeDelta::days(i64::from(self.speed.retention_days))
     }
 
     /// The settings the HTTP handlers use.
@@ -224,6 +363,32 @@ mod tests {
             assert_eq!(c.listen.port(), 9000);
             assert_eq!(c.database.max_connections, 3);
             assert!(!format!("{:?}", c.database).contains("secret"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn scale_out_sections_come_from_env() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("VIGIL_KAFKA__BROKERS", "127.0.0.1:9092");
+            jail.set_env("VIGIL_REDIS__URL", "redis://:pw@127.0.0.1:6379/0");
+            jail.set_env("VIGIL_SPEED__RETENTION_DAYS", "7");
+            jail.set_env("VIGIL_EVENTS__TOPIC", "test.incidents");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.kafka.brokers.as_deref(), Some("127.0.0.1:9092"));
+            assert_eq!(c.retention(), TimeDelta::days(7));
+            assert_eq!(c.events.dead_letter_topic(), "test.incidents.dlq");
+            assert!(!format!("{:?}", c.redis).contains("pw"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_names_are_refused_with_the_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("VIGIL_REDIS__KEY_PREFIX", "vigil*");
+            let err = Config::load(None).unwrap_err();
+            assert!(format!("{err:#}").contains("redis.key_prefix"), "{err:#}");
             Ok(())
         });
     }

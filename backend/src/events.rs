@@ -5,10 +5,9 @@
 use serde::{Deserialize, Serialize};
 use vigil_sync::{AreaCell, Change};
 
-/// The topic every incident change is published to.
+/// The topic every incident change is published to (by default; `events.topic`). Records
+/// a consumer cannot read go, untouched, to the same name with `.dlq` appended.
 pub const INCIDENT_TOPIC: &str = "vigil.incidents.v1";
-/// Where consumers put records they cannot read, untouched, for a person to look at.
-pub const DEAD_LETTER_TOPIC: &str = "vigil.incidents.v1.dlq";
 /// The envelope version this build writes and reads.
 pub const EVENT_VERSION: u32 = 1;
 
@@ -23,6 +22,10 @@ pub struct IncidentEvent {
     /// The H3 cell (resolution 8) of the incident; also the record key.
     pub cell: AreaCell,
     pub change: Change,
+    /// When the change was committed to the operational store, Unix milliseconds; the speed
+    /// layer measures the delay to visibility from it. Absent in records of older builds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<i64>,
 }
 
 /// Why a record could not be read as an [`IncidentEvent`].

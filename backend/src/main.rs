@@ -12,8 +12,9 @@ use vigil_backend::{
 
 /// Vigil backend: neighbourhood safety reports, synced and served.
 ///
-/// With no configuration it runs embedded: everything in SQLite under the data directory.
-/// Set `database.url` (or VIGIL_DATABASE__URL) to a postgres:// URL to use PostgreSQL.
+/// With no configuration it runs embedded: everything in SQLite and files under the data
+/// directory, one process. Scale out with PostgreSQL (database.url), Kafka (kafka.brokers)
+/// and Redis (redis.url), running `vigil serve`, `vigil relay` and `vigil speed` apart.
 #[derive(Debug, Parser)]
 #[command(name = "vigil", version, propagate_version = true)]
 struct Cli {
@@ -35,9 +36,19 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
     },
-    /// Publish the store's change feed to the incident topic (the embedded log in the data
-    /// directory). `vigil serve` runs it in-process when embedded.
+    /// Publish the store's change feed to the incident topic: Kafka when kafka.brokers is
+    /// set, else the embedded log in the data directory (`vigil serve` then runs it
+    /// in-process). Serves /metrics on relay.metrics_listen (default 127.0.0.1:9101).
     Relay,
+    /// Keep the real-time views in Redis (redis.url) from the incident topic, as a member
+    /// of consumer group speed.group. Serves /metrics on speed.metrics_listen (default
+    /// 127.0.0.1:9102).
+    Speed {
+        /// First clear the views and rewind the consumer group, then rebuild everything
+        /// from the topic (after Redis lost its data). Stop the group's other members first.
+        #[arg(long)]
+        rebuild: bool,
+    },
     /// Import a public data file into the store. Re-importing a file adds nothing twice.
     #[command(subcommand)]
     Import(ImportSource),
@@ -71,9 +82,28 @@ fn init_logging(config: &Config) {
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let Err(error) = runtime.block_on(run(cli)) else {
+        return std::process::ExitCode::SUCCESS;
+    };
+    // Printed by hand: anyhow's own report adds a backtrace whenever RUST_BACKTRACE is set,
+    // which buries the line that says what to do.
+    eprintln!("error: {error}");
+    for cause in error.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+    std::process::ExitCode::FAILURE
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::load(cli.config.as_deref())?;
     if let Some(dir) = cli.data_dir {
         config.data_dir = dir;
@@ -87,10 +117,16 @@ async fn main() -> anyhow::Result<()> {
             serve::serve(config).await
         }
         Command::Relay => serve::relay(config).await,
+        Command::Speed { rebuild } => serve::speed(config, rebuild).await,
         Command::Config => {
             let mut shown = config.clone();
             shown.database.url = shown
                 .database
+                .url
+                .as_deref()
+                .map(vigil_backend::config::redact_url);
+            shown.redis.url = shown
+                .redis
                 .url
                 .as_deref()
                 .map(vigil_backend::config::redact_url);

@@ -6,7 +6,10 @@
 //! skipped, and consumers drop the repeats by incident id and version. Two relays at once
 //! publish some changes twice but never lose one, since the position only moves forward.
 
-use std::{future::Future, time::Duration};
+use std::{
+    future::Future,
+    time::{Duration, Instant},
+};
 
 use chrono::Utc;
 
@@ -14,7 +17,7 @@ use crate::{
     api::metrics::PipelineMetrics,
     db::{Db, StoreError},
     events::{EVENT_VERSION, IncidentEvent},
-    log::{FileLog, LogError, Record},
+    log::{EventLog, LogError, Record},
 };
 
 /// Why a relay round failed.
@@ -30,7 +33,7 @@ pub enum RelayError {
 #[derive(Debug, Clone)]
 pub struct Relay {
     db: Db,
-    log: FileLog,
+    log: EventLog,
     /// Names the position row, so differently configured relays do not share progress.
     name: String,
     batch: u32,
@@ -38,7 +41,7 @@ pub struct Relay {
 }
 
 impl Relay {
-    pub fn new(db: Db, log: FileLog, name: impl Into<String>) -> Relay {
+    pub fn new(db: Db, log: EventLog, name: impl Into<String>) -> Relay {
         Relay {
             db,
             log,
@@ -46,6 +49,12 @@ impl Relay {
             batch: 1_000,
             metrics: PipelineMetrics::default(),
         }
+    }
+
+    /// Changes read from the store and published per round.
+    pub fn with_batch(mut self, batch: u32) -> Relay {
+        self.batch = batch.max(1);
+        self
     }
 
     /// Reports into `metrics` (published, failures, backlog).
@@ -70,6 +79,7 @@ impl Relay {
                     seq: e.seq,
                     cell: e.cell,
                     change: e.change,
+                    at: Some(e.at),
                 };
                 Record {
                     key,
@@ -78,7 +88,10 @@ impl Relay {
             })
             .collect();
         let now = Utc::now().timestamp_millis();
+        let started = Instant::now();
         self.log.append(&records, now).await?;
+        self.metrics
+            .engine_op(self.log.engine(), "append", started.elapsed());
         self.db.set_relay_position(&self.name, last, now).await?;
         self.metrics.relay_published.inc_by(records.len() as u64);
         let newest = self.db.last_change_seq().await?;

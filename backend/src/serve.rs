@@ -1,47 +1,68 @@
-//! `vigil serve`: opens the store, binds the API and shuts down gracefully.
+//! The long-running roles: `vigil serve`, `vigil relay` and `vigil speed`. Each opens the
+//! engines its configuration names and shuts down gracefully on Ctrl-C or SIGTERM.
 
-use std::time::Duration;
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
+use axum::{Router, http::header, routing::get};
 use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
-    api::{AppState, router},
+    api::{AppState, metrics::Metrics, router},
     config::{Config, redact_url},
     db::Db,
-    events::{DEAD_LETTER_TOPIC, INCIDENT_TOPIC},
-    log::FileLog,
+    log::{EventLog, FileLog, KafkaConsumer, KafkaLog, LogConsumer, Start, kafka::rewind_group},
     relay::Relay,
-    speed::{SharedViews, Speed},
+    speed::{SharedViews, Speed, SpeedOptions, ViewStore, redis::RedisViews},
 };
 
-/// How often an idle relay looks for new changes.
-const RELAY_IDLE: Duration = Duration::from_millis(200);
+/// How often an idle relay looks for new changes, and how long an idle consumer waits.
+const IDLE: Duration = Duration::from_millis(200);
 
-/// Opens the embedded incident topic under `data_dir/log/`.
-pub fn open_event_log(config: &Config) -> anyhow::Result<FileLog> {
-    let dir = config.data_dir.join("log").join(INCIDENT_TOPIC);
+/// The incident topic the config names: Kafka when `kafka.brokers` is set, else the
+/// embedded log under `data_dir/log/`.
+pub fn open_event_log(config: &Config) -> anyhow::Result<EventLog> {
+    let topic = &config.events.topic;
+    if config.kafka.brokers.is_some() {
+        return Ok(EventLog::Kafka(
+            KafkaLog::new(&config.kafka, topic, config.events.partitions).context(
+                "cannot set up the Kafka producer; check kafka.brokers and kafka.client",
+            )?,
+        ));
+    }
+    Ok(EventLog::File(open_file_log(config)?))
+}
+
+/// The embedded incident topic under `data_dir/log/`.
+pub fn open_file_log(config: &Config) -> anyhow::Result<FileLog> {
+    let dir = config.data_dir.join("log").join(&config.events.topic);
     FileLog::open(&dir, config.events.partitions)
         .with_context(|| format!("cannot open the event log in {}", dir.display()))
 }
 
-/// Opens the embedded dead-letter topic for records the consumers cannot read.
-pub fn open_dead_letters(config: &Config) -> anyhow::Result<FileLog> {
-    let dir = config.data_dir.join("log").join(DEAD_LETTER_TOPIC);
-    FileLog::open(&dir, 1)
-        .with_context(|| format!("cannot open the dead-letter log in {}", dir.display()))
+/// The dead-letter topic for records the consumers cannot read (one partition).
+pub fn open_dead_letters(config: &Config) -> anyhow::Result<EventLog> {
+    let topic = config.events.dead_letter_topic();
+    if config.kafka.brokers.is_some() {
+        return Ok(EventLog::Kafka(
+            KafkaLog::new(&config.kafka, &topic, 1)
+                .context("cannot set up the Kafka producer for the dead-letter topic")?,
+        ));
+    }
+    let dir = config.data_dir.join("log").join(&topic);
+    Ok(EventLog::File(FileLog::open(&dir, 1).with_context(
+        || format!("cannot open the dead-letter log in {}", dir.display()),
+    )?))
 }
 
-/// Runs the relay until Ctrl-C or SIGTERM.
-pub async fn relay(config: Config) -> anyhow::Result<()> {
-    let db = open_store(&config).await?;
-    let log = open_event_log(&config)?;
-    tracing::info!(store = db.engine(), topic = INCIDENT_TOPIC, "relay running");
-    Relay::new(db.clone(), log, "incidents")
-        .run(RELAY_IDLE, shutdown_signal())
-        .await;
-    db.close().await;
-    Ok(())
+/// The Redis views the config names, if any.
+pub fn open_redis_views(config: &Config) -> anyhow::Result<Option<ViewStore>> {
+    let Some(url) = &config.redis.url else {
+        return Ok(None);
+    };
+    let views = RedisViews::open(url, &config.redis.key_prefix)
+        .with_context(|| format!("redis.url {} is not a valid Redis URL", redact_url(url)))?;
+    Ok(Some(ViewStore::redis(views, config.retention())))
 }
 
 /// Opens the store the config names: PostgreSQL when `database.url` is set, else the
@@ -65,10 +86,166 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Db> {
     }
 }
 
+/// The `/metrics` and `/healthz` endpoints of a role without the API.
+struct MetricsServer {
+    metrics: Arc<Metrics>,
+    stop: watch::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MetricsServer {
+    async fn start(addr: SocketAddr) -> anyhow::Result<MetricsServer> {
+        let metrics = Arc::new(Metrics::default());
+        let listener = TcpListener::bind(addr).await.with_context(|| {
+            format!("cannot serve metrics on {addr}; is the port taken? Set metrics_listen")
+        })?;
+        let app = Router::new()
+            .route(
+                "/metrics",
+                get(
+                    |axum::extract::State(m): axum::extract::State<Arc<Metrics>>| async move {
+                        (
+                            [(
+                                header::CONTENT_TYPE,
+                                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                            )],
+                            m.render(),
+                        )
+                    },
+                ),
+            )
+            .route("/healthz", get(|| async { "ok\n" }))
+            .with_state(metrics.clone());
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, "metrics on http://{addr}/metrics");
+        let (stop, stopped) = watch::channel(());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(wait_for(stopped))
+                .await;
+        });
+        Ok(MetricsServer {
+            metrics,
+            stop,
+            task,
+        })
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// Runs the relay until Ctrl-C or SIGTERM.
+pub async fn relay(config: Config) -> anyhow::Result<()> {
+    let db = open_store(&config).await?;
+    let log = open_event_log(&config)?;
+    let server = MetricsServer::start(config.relay.metrics_listen).await?;
+    tracing::info!(store = db.engine(), log = log.engine(), topic = %config.events.topic, "relay running");
+    Relay::new(db.clone(), log.clone(), "incidents")
+        .with_batch(config.relay.batch)
+        .with_metrics(server.metrics.pipeline.clone())
+        .run(IDLE, shutdown_signal())
+        .await;
+    if let EventLog::Kafka(k) = &log {
+        let _ = k.flush(Duration::from_secs(5));
+    }
+    server.stop().await;
+    db.close().await;
+    Ok(())
+}
+
+/// Joins the speed layer's consumer group, retrying while Kafka is unreachable.
+async fn join_group(config: &Config) -> anyhow::Result<LogConsumer> {
+    if config.kafka.brokers.is_none() {
+        let log = open_file_log(config)?;
+        return Ok(LogConsumer::file(
+            log,
+            &config.speed.group,
+            Start::Committed,
+        )?);
+    }
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match KafkaConsumer::join(
+            &config.kafka,
+            &config.events.topic,
+            config.events.partitions,
+            &config.speed.group,
+        )
+        .await
+        {
+            Ok(c) => return Ok(LogConsumer::Kafka(c)),
+            Err(error) => {
+                tracing::warn!(%error, retry_in = ?backoff, "cannot join the consumer group yet");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        }
+    }
+}
+
+/// `vigil speed [--rebuild]`: keeps the Redis views until Ctrl-C or SIGTERM. With
+/// `rebuild`, first rewinds the consumer group and clears the views, so they are rebuilt
+/// from the whole topic.
+pub async fn speed(config: Config, rebuild: bool) -> anyhow::Result<()> {
+    let views = open_redis_views(&config)?.context(
+        "vigil speed keeps its views in Redis: set redis.url (VIGIL_REDIS__URL). \
+         Embedded, `vigil serve` keeps the views in process instead",
+    )?;
+    if rebuild {
+        match &config.kafka.brokers {
+            Some(_) => rewind_group(
+                &config.kafka,
+                &config.events.topic,
+                config.events.partitions,
+                &config.speed.group,
+            )
+            .await
+            .context("cannot rewind the speed layer's consumer group")?,
+            None => {
+                let log = open_file_log(&config)?;
+                log.commit(&config.speed.group, &vec![0; log.partitions() as usize])?;
+            }
+        }
+        let cleared = views
+            .clear()
+            .await
+            .context("cannot clear the views in Redis; is it running?")?;
+        tracing::info!(
+            cleared,
+            "views cleared; rebuilding from the start of the topic"
+        );
+    }
+    let server = MetricsServer::start(config.speed.metrics_listen).await?;
+    let consumer = tokio::select! {
+        c = join_group(&config) => c?,
+        () = shutdown_signal() => return Ok(()),
+    };
+    let dead_letters = open_dead_letters(&config)?;
+    tracing::info!(views = views.engine(), group = %config.speed.group, topic = %config.events.topic, "speed layer running");
+    let options = SpeedOptions {
+        batch: config.speed.batch as usize,
+        idle: IDLE,
+        commit: true,
+    };
+    Speed::new(consumer, dead_letters, views, options)
+        .with_metrics(server.metrics.pipeline.clone())
+        .run(shutdown_signal())
+        .await;
+    server.stop().await;
+    Ok(())
+}
+
+async fn wait_for(mut rx: watch::Receiver<()>) {
+    let _ = rx.changed().await;
+}
+
 /// Serves the API until Ctrl-C or SIGTERM, then drains open requests.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let db = open_store(&config).await?;
-    let state = AppState::new(db.clone(), config.api());
+    let mut state = AppState::new(db.clone(), config.api());
     let listener = TcpListener::bind(config.listen).await.with_context(|| {
         format!(
             "cannot listen on {}; is another server using that port? Pass --listen",
@@ -77,28 +254,48 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     })?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, store = db.engine(), data_dir = %config.data_dir.display(), "vigil listening on http://{addr}");
-    // Embedded, one process plays every role: the relay and the speed layer run beside
-    // the API, sharing one handle to the log so the consumer wakes on every append.
     let (stop, stopped) = watch::channel(());
-    let stop_signal = |mut rx: watch::Receiver<()>| async move {
-        let _ = rx.changed().await;
-    };
     let mut tasks = Vec::new();
-    let mut state = state;
-    if config.database.url.is_none() {
-        let log = open_event_log(&config)?;
-        let dead_letters = open_dead_letters(&config)?;
-        let views = SharedViews::default();
+    let redis_views = open_redis_views(&config)?;
+    if let Some(views) = &redis_views {
         state = state.with_views(views.clone());
+    }
+    // With the embedded log, this process plays the relay and the speed layer too, sharing
+    // one handle to the log so the consumer wakes on every append. With Kafka, `vigil
+    // relay` and `vigil speed` run as their own processes.
+    if config.kafka.brokers.is_none() {
+        let file = open_file_log(&config)?;
+        let dead_letters = open_dead_letters(&config)?;
         let metrics = state.metrics.pipeline.clone();
-        let relay = Relay::new(db.clone(), log.clone(), "incidents").with_metrics(metrics.clone());
-        tasks.push(tokio::spawn(
-            relay.run(RELAY_IDLE, stop_signal(stopped.clone())),
-        ));
-        let speed = Speed::new(log, dead_letters, views).with_metrics(metrics);
-        tasks.push(tokio::spawn(
-            speed.run(RELAY_IDLE, stop_signal(stopped.clone())),
-        ));
+        let relay = Relay::new(db.clone(), EventLog::File(file.clone()), "incidents")
+            .with_batch(config.relay.batch)
+            .with_metrics(metrics.clone());
+        tasks.push(tokio::spawn(relay.run(IDLE, wait_for(stopped.clone()))));
+        // Views in Redis survive restarts, so the consumer resumes from its commits; views
+        // in memory are rebuilt from the start of the log.
+        let (views, consumer, commit) = match redis_views {
+            Some(views) => (
+                views,
+                LogConsumer::file(file, &config.speed.group, Start::Committed)?,
+                true,
+            ),
+            None => {
+                let views = ViewStore::memory(SharedViews::default(), config.retention());
+                state = state.with_views(views.clone());
+                (
+                    views,
+                    LogConsumer::file(file, &config.speed.group, Start::Beginning)?,
+                    false,
+                )
+            }
+        };
+        let options = SpeedOptions {
+            batch: config.speed.batch as usize,
+            idle: IDLE,
+            commit,
+        };
+        let speed = Speed::new(consumer, dead_letters, views, options).with_metrics(metrics);
+        tasks.push(tokio::spawn(speed.run(wait_for(stopped.clone()))));
     }
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())

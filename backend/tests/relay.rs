@@ -9,7 +9,7 @@ use rstest::rstest;
 use serde_json::Value;
 use vigil_backend::{
     events::IncidentEvent,
-    log::{FileLog, partition_for},
+    log::{EventLog, FileLog, partition_for},
     relay::Relay,
 };
 use vigil_sync::Change;
@@ -49,7 +49,7 @@ async fn relay_publishes_each_accepted_report_once_in_order(#[case] engine: Engi
         .collect();
     app.push(&token, reports.clone()).await;
 
-    let relay = Relay::new(app.db.clone(), log.clone(), "incidents");
+    let relay = Relay::new(app.db.clone(), EventLog::File(log.clone()), "incidents");
     assert_eq!(relay.run_once().await.unwrap(), 7);
     assert_eq!(
         relay.run_once().await.unwrap(),
@@ -67,7 +67,7 @@ async fn relay_publishes_each_accepted_report_once_in_order(#[case] engine: Engi
 
     // A new relay (a restart) resumes after what was published.
     app.push(&token, vec![report(43.7, -79.3)]).await;
-    let restarted = Relay::new(app.db.clone(), log.clone(), "incidents");
+    let restarted = Relay::new(app.db.clone(), EventLog::File(log.clone()), "incidents");
     assert_eq!(restarted.run_once().await.unwrap(), 1);
     assert_eq!(all_events(&log).await.len(), 8);
 }
@@ -85,13 +85,17 @@ async fn a_crash_before_the_position_is_saved_republishes_and_skips_nothing(
     let token = app.user("alice").await;
     app.push(&token, vec![report(43.6, -79.4), report(43.61, -79.41)])
         .await;
-    let relay = Relay::new(app.db.clone(), log.clone(), "incidents");
+    let relay = Relay::new(app.db.clone(), EventLog::File(log.clone()), "incidents");
     relay.run_once().await.unwrap();
 
     // Simulate the crash: the log has the batch but the saved position is lost.
     let position = app.db.relay_position("incidents").await.unwrap();
     assert_eq!(position, 2);
-    let fresh = Relay::new(app.db.clone(), log.clone(), "incidents-after-crash");
+    let fresh = Relay::new(
+        app.db.clone(),
+        EventLog::File(log.clone()),
+        "incidents-after-crash",
+    );
     assert_eq!(
         fresh.run_once().await.unwrap(),
         2,

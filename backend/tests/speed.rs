@@ -1,46 +1,58 @@
-//! The speed layer, embedded: push, relay, consume, and read near a point; redelivery and
-//! re-publishing change no count; unreadable records go to the dead-letter topic.
+//! The speed layer end to end: push, relay, consume, and read near a point, on the
+//! embedded engines and on PostgreSQL, Kafka and Redis; redelivery and re-publishing change
+//! no count; unreadable records go to the dead-letter topic.
 
 mod common;
 
 use axum::http::{Method, StatusCode};
-use common::{Engine, TestApp, report};
-use serde_json::json;
-use vigil_backend::{
-    api::{ApiConfig, AppState, router},
-    log::{FileLog, Record},
-    relay::Relay,
-    speed::{SharedViews, Speed},
+use common::{
+    Engine, TestApp,
+    pipeline::{LogKind, Pipeline, ViewKind, consume, read_all},
+    report,
 };
+use rstest::rstest;
+use serde_json::json;
+use vigil_backend::log::Record;
+use vigil_sync::{AreaCell, Location};
 
-struct Pipeline {
-    app: TestApp,
-    log: FileLog,
-    dlq: FileLog,
-    views: SharedViews,
-    _dir: tempfile::TempDir,
+async fn cell_total(p: &Pipeline, token: &str, lat: f64, lon: f64) -> u64 {
+    let cell = AreaCell::of(
+        &Location {
+            lat,
+            lon,
+            accuracy_m: None,
+        },
+        8,
+    )
+    .unwrap();
+    let (status, body) = p
+        .app
+        .call(
+            Method::GET,
+            &format!("/v1/cells/{cell}/counts"),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_u64().unwrap())
+        .sum()
 }
 
-async fn pipeline() -> Pipeline {
-    let mut app = TestApp::new(Engine::Sqlite).await;
-    let dir = tempfile::tempdir().unwrap();
-    let log = FileLog::open(&dir.path().join("incidents"), 4).unwrap();
-    let dlq = FileLog::open(&dir.path().join("dlq"), 1).unwrap();
-    let views = SharedViews::default();
-    app.router =
-        router(AppState::new(app.db.clone(), ApiConfig::default()).with_views(views.clone()));
-    Pipeline {
-        app,
-        log,
-        dlq,
-        views,
-        _dir: dir,
-    }
-}
-
+#[rstest]
+#[case::embedded(Engine::Sqlite, LogKind::File, ViewKind::Memory)]
+#[case::postgres_kafka_redis(Engine::Postgres, LogKind::Kafka, ViewKind::Redis)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pushed_reports_are_found_near_a_point_and_counted() {
-    let p = pipeline().await;
+async fn pushed_reports_are_found_near_a_point_and_counted(
+    #[case] store: Engine,
+    #[case] log: LogKind,
+    #[case] views: ViewKind,
+) {
+    let p = Pipeline::new(store, log, views).await;
     let token = p.app.user("alice").await;
     // Two near Toronto City Hall (about 100 m apart), one 5 km away.
     let (a, b, far) = (
@@ -51,12 +63,9 @@ async fn pushed_reports_are_found_near_a_point_and_counted() {
     p.app
         .push(&token, vec![a.clone(), b.clone(), far.clone()])
         .await;
-    Relay::new(p.app.db.clone(), p.log.clone(), "incidents")
-        .run_once()
-        .await
-        .unwrap();
-    let mut speed = Speed::new(p.log.clone(), p.dlq.clone(), p.views.clone());
-    assert_eq!(speed.run_once().await.unwrap(), 3);
+    assert_eq!(p.relay("incidents").await, 3);
+    let mut speed = p.speed("speed").await;
+    consume(&mut speed, 3).await;
 
     let (status, body) = p
         .app
@@ -71,40 +80,15 @@ async fn pushed_reports_are_found_near_a_point_and_counted() {
     assert_eq!(body["count"], 2);
     assert_eq!(body["incidents"][0]["id"], a["id"]);
     assert_eq!(body["incidents"][0]["distance_m"], 0.0);
+    assert_eq!(body["incidents"][0]["category"], a["category"]);
     assert_eq!(body["incidents"][1]["id"], b["id"]);
     let d = body["incidents"][1]["distance_m"].as_f64().unwrap();
     assert!(
         (95.0..105.0).contains(&d),
         "0.0009 degrees of latitude is about 100 m, got {d}"
     );
-
-    let cell = vigil_sync::AreaCell::of(
-        &vigil_sync::Location {
-            lat: 43.6534,
-            lon: -79.3841,
-            accuracy_m: None,
-        },
-        8,
-    )
-    .unwrap();
-    let (status, body) = p
-        .app
-        .call(
-            Method::GET,
-            &format!("/v1/cells/{cell}/counts"),
-            Some(&token),
-            None,
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    let total: u64 = body["counts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["count"].as_u64().unwrap())
-        .sum();
-    assert_eq!(total, 2);
-    assert_eq!(body["counts"][0]["category"], "break_and_enter");
+    assert_eq!(cell_total(&p, &token, 43.6534, -79.3841).await, 2);
+    assert_eq!(cell_total(&p, &token, 43.70, -79.40).await, 1);
 
     let (status, body) = p
         .app
@@ -125,43 +109,62 @@ async fn pushed_reports_are_found_near_a_point_and_counted() {
     assert_eq!(body["field"], "cell");
 }
 
+#[rstest]
+#[case::embedded(Engine::Sqlite, LogKind::File, ViewKind::Memory)]
+#[case::kafka_redis(Engine::Postgres, LogKind::Kafka, ViewKind::Redis)]
+#[case::file_redis(Engine::Sqlite, LogKind::File, ViewKind::Redis)]
+#[case::kafka_memory(Engine::Sqlite, LogKind::Kafka, ViewKind::Memory)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redelivery_and_republishing_change_no_count() {
-    let p = pipeline().await;
+async fn redelivery_and_republishing_change_no_count(
+    #[case] store: Engine,
+    #[case] log: LogKind,
+    #[case] views: ViewKind,
+) {
+    let p = Pipeline::new(store, log, views).await;
     let token = p.app.user("alice").await;
     let reports: Vec<_> = (0..20)
-        .map(|i| report(43.65 + f64::from(i) * 0.0001, -79.38))
+        .map(|i| report(43.65 + f64::from(i) * 0.00001, -79.38))
         .collect();
     p.app.push(&token, reports).await;
-    Relay::new(p.app.db.clone(), p.log.clone(), "incidents")
-        .run_once()
-        .await
-        .unwrap();
+    assert_eq!(p.relay("incidents").await, 20);
     // A second relay (or a crashed one) publishes every change again.
-    Relay::new(p.app.db.clone(), p.log.clone(), "incidents-again")
-        .run_once()
-        .await
-        .unwrap();
-    let mut speed = Speed::new(p.log.clone(), p.dlq.clone(), p.views.clone());
-    assert_eq!(speed.run_once().await.unwrap(), 40);
-    assert_eq!(p.views.read().unwrap().total_count(), 20);
+    assert_eq!(p.relay("incidents-again").await, 20);
 
-    // A consumer that starts over (a restart mid-batch replays) lands on the same counts.
-    let mut again = Speed::new(p.log.clone(), p.dlq.clone(), p.views.clone());
-    again.run_once().await.unwrap();
-    assert_eq!(p.views.read().unwrap().total_count(), 20);
-    let fresh = SharedViews::default();
-    Speed::new(p.log.clone(), p.dlq.clone(), fresh.clone())
-        .run_once()
-        .await
-        .unwrap();
-    assert_eq!(fresh.read().unwrap().total_count(), 20);
-    assert_eq!(fresh.read().unwrap().len(), 20);
+    // A consumer that dies after writing the views but before committing: its batch is
+    // read again by the next member of the group.
+    let mut crashed = p.speed_committing("speed", false).await;
+    consume(&mut crashed, 40).await;
+    drop(crashed);
+    assert_eq!(cell_total(&p, &token, 43.65, -79.38).await, 20);
+    let mut restarted = p.speed("speed").await;
+    consume(&mut restarted, 40).await;
+    assert_eq!(cell_total(&p, &token, 43.65, -79.38).await, 20);
+
+    // A brand-new group replays the whole topic over the same views: same counts.
+    let mut replay = p.speed("replay").await;
+    consume(&mut replay, 40).await;
+    assert_eq!(cell_total(&p, &token, 43.65, -79.38).await, 20);
+    let (_, body) = p
+        .app
+        .call(
+            Method::GET,
+            "/v1/incidents/near?lat=43.65&lon=-79.38&radius_m=1000&limit=1000",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(body["count"], 20);
 }
 
+#[rstest]
+#[case::embedded(LogKind::File, ViewKind::Memory)]
+#[case::kafka_redis(LogKind::Kafka, ViewKind::Redis)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unreadable_records_go_to_the_dead_letter_topic() {
-    let p = pipeline().await;
+async fn unreadable_records_go_to_the_dead_letter_topic(
+    #[case] log: LogKind,
+    #[case] views: ViewKind,
+) {
+    let p = Pipeline::new(Engine::Sqlite, log, views).await;
     let token = p.app.user("alice").await;
     p.log
         .append(
@@ -180,21 +183,24 @@ async fn unreadable_records_go_to_the_dead_letter_topic() {
         .await
         .unwrap();
     p.app.push(&token, vec![report(43.65, -79.38)]).await;
-    Relay::new(p.app.db.clone(), p.log.clone(), "incidents")
-        .run_once()
-        .await
-        .unwrap();
-    let mut speed = Speed::new(p.log.clone(), p.dlq.clone(), p.views.clone());
-    assert_eq!(speed.run_once().await.unwrap(), 3);
+    assert_eq!(p.relay("incidents").await, 1);
+    let mut speed = p.speed("speed").await;
+    consume(&mut speed, 3).await;
     assert_eq!(speed.unreadable(), 2);
     assert_eq!(
-        p.views.read().unwrap().total_count(),
+        cell_total(&p, &token, 43.65, -79.38).await,
         1,
         "the good record still counts"
     );
-    let dead = p.dlq.read(0, 0, 10).await.unwrap();
-    assert_eq!(dead.len(), 2);
-    assert_eq!(dead[0].payload, b"{not json");
+    let mut dlq = p.dlq_consumer("inspect").await;
+    let dead = read_all(&mut dlq, 2).await;
+    let mut payloads: Vec<Vec<u8>> = dead.into_iter().map(|d| d.payload).collect();
+    payloads.sort();
+    assert_eq!(payloads[1], b"{not json");
+    assert_eq!(
+        payloads[0],
+        json!({"v": 9, "seq": 1}).to_string().into_bytes()
+    );
 }
 
 #[tokio::test]
@@ -211,4 +217,29 @@ async fn without_views_the_endpoint_says_so() {
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(body["error"], "speed_layer_unavailable");
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_answers_503_with_what_to_do() {
+    use vigil_backend::{
+        api::{ApiConfig, AppState, router},
+        speed::{ViewStore, redis::RedisViews},
+    };
+    let mut app = TestApp::new(Engine::Sqlite).await;
+    let views = ViewStore::redis(
+        RedisViews::open("redis://127.0.0.1:1/0", "test:").unwrap(),
+        chrono::TimeDelta::days(1),
+    );
+    app.router = router(AppState::new(app.db.clone(), ApiConfig::default()).with_views(views));
+    let token = app.user("alice").await;
+    let (status, body) = app
+        .call(
+            Method::GET,
+            "/v1/incidents/near?lat=43.6&lon=-79.4",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("try again"));
 }

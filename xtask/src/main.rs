@@ -39,10 +39,12 @@ enum Command {
     /// Runs every check CI runs, stopping at the first failure.
     ///
     /// In order: cargo fmt --check; cargo clippy --workspace --all-targets -D warnings;
-    /// cargo check of vigil-sync and vigil-ui for wasm32-unknown-unknown; PostgreSQL up
-    /// (as `services up postgres`); cargo nextest run --workspace --no-fail-fast with
-    /// VIGIL_TEST_POSTGRES_URL set. Needs cargo-nextest on
-    /// PATH or in $VIGIL_CACHE/tools/bin (default ~/.cache/vigil/tools/bin).
+    /// cargo check of vigil-sync and vigil-ui for wasm32-unknown-unknown; PostgreSQL, Redis
+    /// and Kafka up (as `services up`); cargo nextest run --workspace --no-fail-fast with
+    /// VIGIL_TEST_POSTGRES_URL, VIGIL_TEST_REDIS_URL (database 15, emptied first) and
+    /// VIGIL_TEST_KAFKA_BROKERS set; then, when no NEXTEST_ARGS are given, the fault tests
+    /// (backend/tests/faults.rs) one at a time, since they stop and restart Kafka. Needs
+    /// cargo-nextest on PATH or in $VIGIL_CACHE/tools/bin (default ~/.cache/vigil/tools/bin).
     Test {
         /// Extra arguments for `cargo nextest run`, after `--` (e.g. `-- -E 'test(sync)'`).
         #[arg(last = true, value_name = "NEXTEST_ARGS")]

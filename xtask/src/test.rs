@@ -1,8 +1,9 @@
 //! `cargo xtask test`: everything CI checks, in order, stopping at the first failing step.
 //!
 //! Steps: tools present, `cargo fmt --check`, clippy with `-D warnings`, the wasm32 check of
-//! the crates the UI shares, PostgreSQL up, then `cargo nextest run`. Each step prints its
-//! wall time; a summary closes the run.
+//! the crates the UI shares, PostgreSQL, Redis and Kafka up (Redis test database 15
+//! emptied), `cargo nextest run`, then the fault tests alone (they stop and restart Kafka).
+//! Each step prints its wall time; a summary closes the run.
 //!
 //! Doc tests are not run: nextest cannot run them, and `cargo test --doc` unifies features
 //! differently and rebuilt most dependencies (about 10 minutes on 2 cores). The workspace
@@ -16,10 +17,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::services::{self, POSTGRES_TEST_URL};
+use crate::services::{self, KAFKA_TEST_BROKERS, POSTGRES_TEST_URL, REDIS_TEST_URL};
 use crate::util::{self, cache_dir, cargo, find_executable, human_duration};
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// The engines the tests talk to (`services up` starts them).
+const TEST_ENGINES: [&str; 3] = ["postgres", "redis", "kafka"];
+/// The Redis database the tests use, emptied before each run; 0 is left for `cargo xtask run`.
+const REDIS_TEST_DB: u8 = 15;
 
 /// Runs every step; `nextest_args` go to `cargo nextest run` after the defaults.
 pub fn run(nextest_args: &[String]) -> Result<()> {
@@ -59,20 +64,56 @@ pub fn run(nextest_args: &[String]) -> Result<()> {
         },
     )?;
 
-    steps.run("postgres", "see `cargo xtask services status`", || {
-        services::up(&["postgres".to_owned()])
+    steps.run(
+        "engines",
+        "see `cargo xtask services status` and the logs in $VIGIL_CACHE/run/",
+        || services::up(&TEST_ENGINES.map(str::to_owned)),
+    )?;
+
+    steps.run("redis test db", "is Redis up?", || {
+        services::redis::flush_db(REDIS_TEST_DB)
     })?;
 
-    steps.run("nextest", "see the failing tests above", || {
+    let nextest = |args: &[&str], extra: &[String]| -> Result<()> {
         let mut cmd = cargo();
-        cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"])
-            .args(nextest_args)
-            .env("VIGIL_TEST_POSTGRES_URL", POSTGRES_TEST_URL);
+        cmd.args(["nextest", "run", "--no-fail-fast"])
+            .args(args)
+            .args(extra)
+            .env("VIGIL_TEST_POSTGRES_URL", POSTGRES_TEST_URL)
+            .env("VIGIL_TEST_KAFKA_BROKERS", KAFKA_TEST_BROKERS)
+            .env(
+                "VIGIL_TEST_REDIS_URL",
+                format!("{REDIS_TEST_URL}/{REDIS_TEST_DB}"),
+            )
+            .env("VIGIL_TEST_XTASK", std::env::current_exe()?);
         if let Some(dir) = &nextest_dir {
             cmd.env("PATH", prepend_path(dir)?);
         }
         util::run(&mut cmd)
+    };
+
+    steps.run("nextest", "see the failing tests above", || {
+        nextest(&["--workspace"], nextest_args)
     })?;
+
+    // The fault tests stop and start engines, so they run alone, one at a time, after the
+    // rest (`.config/nextest.toml` leaves them out of the default run).
+    if nextest_args.is_empty() {
+        steps.run("fault tests", "see the failing tests above", || {
+            nextest(
+                &[
+                    "-p",
+                    "vigil-backend",
+                    "--ignore-default-filter",
+                    "-E",
+                    "binary(faults)",
+                    "--test-threads",
+                    "1",
+                ],
+                &[],
+            )
+        })?;
+    }
 
     steps.summary();
     Ok(())

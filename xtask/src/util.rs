@@ -13,12 +13,16 @@ use anyhow::{Context, Result, bail};
 
 /// The root of the cargo workspace (the folder holding the root `Cargo.toml`).
 pub fn project_root() -> PathBuf {
-    // xtask always lives one level below the root, so its manifest directory's parent is the
-    // root wherever the clone is and whatever the current directory is.
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    // xtask lives one level below the root. `cargo run` (behind `cargo xtask`) sets
+    // CARGO_MANIFEST_DIR at run time; prefer that over the path compiled in, because clones
+    // in other folders that share one target dir may run a binary built in another clone.
+    let manifest_dir = env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .filter(|d| d.join("Cargo.toml").is_file())
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest_dir
         .parent()
-        .expect("xtask has a parent directory")
-        .to_path_buf()
+        .map_or_else(|| Path::new(".").to_path_buf(), Path::to_path_buf)
 }
 
 /// The cache folder outside the clone: `${VIGIL_CACHE:-$HOME/.cache/vigil}`.

@@ -29,9 +29,21 @@ struct OutcomeLabels {
     outcome: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EngineLabels {
+    engine: &'static str,
+    op: &'static str,
+}
+
+fn latency_buckets() -> Histogram {
+    Histogram::new([
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    ])
+}
+
 /// The pipeline roles' metrics (relay and speed layer). Cheap to clone; every clone
 /// updates the same series.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PipelineMetrics {
     /// Changes the relay appended to the event log.
     pub relay_published: Counter,
@@ -42,6 +54,28 @@ pub struct PipelineMetrics {
     speed_events: Family<OutcomeLabels, Counter>,
     /// Records in the event log the speed layer has not read yet.
     pub speed_lag: Gauge,
+    /// Speed-layer rounds that failed (and were retried).
+    pub speed_failures: Counter,
+    /// Seconds from a change's commit in the store to its visibility in the views.
+    pub visibility_delay: Histogram,
+    engine_ops: Family<EngineLabels, Histogram>,
+}
+
+impl Default for PipelineMetrics {
+    fn default() -> Self {
+        PipelineMetrics {
+            relay_published: Counter::default(),
+            relay_failures: Counter::default(),
+            outbox_backlog: Gauge::default(),
+            speed_events: Family::default(),
+            speed_lag: Gauge::default(),
+            speed_failures: Counter::default(),
+            visibility_delay: Histogram::new([
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ]),
+            engine_ops: Family::new_with_constructor(latency_buckets),
+        }
+    }
 }
 
 impl PipelineMetrics {
@@ -53,6 +87,14 @@ impl PipelineMetrics {
                 .get_or_create(&OutcomeLabels { outcome })
                 .inc_by(n);
         }
+    }
+
+    /// Times one call to an engine (`kafka`, `redis`, `file`, `memory`): `append`,
+    /// `apply`, `commit`.
+    pub fn engine_op(&self, engine: &'static str, op: &'static str, took: std::time::Duration) {
+        self.engine_ops
+            .get_or_create(&EngineLabels { engine, op })
+            .observe(took.as_secs_f64());
     }
 }
 
@@ -72,11 +114,7 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("vigil");
         let requests = Family::<RouteLabels, Counter>::default();
-        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new([
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-            ])
-        });
+        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(latency_buckets);
         let pushed = Family::<OutcomeLabels, Counter>::default();
         let pulled = Counter::default();
         registry.register("http_requests", "HTTP requests answered", requests.clone());
@@ -100,7 +138,7 @@ impl Default for Metrics {
         for outcome in ["accepted", "duplicate", "rejected"] {
             pushed.get_or_create(&OutcomeLabels { outcome }).inc_by(0);
         }
-        for outcome in ["applied", "repeat", "unreadable"] {
+        for outcome in ["applied", "repeat", "too_old", "unreadable"] {
             pipeline
                 .speed_events
                 .get_or_create(&OutcomeLabels { outcome })
@@ -130,6 +168,21 @@ impl Default for Metrics {
             "speed_lag",
             "Event-log records the speed layer has not read",
             pipeline.speed_lag.clone(),
+        );
+        registry.register(
+            "speed_failures",
+            "Speed-layer rounds that failed",
+            pipeline.speed_failures.clone(),
+        );
+        registry.register(
+            "speed_visibility_delay_seconds",
+            "Time from a change's commit in the store to its visibility in the real-time views",
+            pipeline.visibility_delay.clone(),
+        );
+        registry.register(
+            "engine_op_duration_seconds",
+            "Latency of calls to the event log and view engines",
+            pipeline.engine_ops.clone(),
         );
         Metrics {
             pipeline,

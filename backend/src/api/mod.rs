@@ -57,8 +57,8 @@ pub struct AppState {
     pub config: Arc<ApiConfig>,
     /// Verified against when a login names an unknown user (see `auth::login`).
     pub dummy_hash: Arc<str>,
-    /// The speed layer's real-time views, when this process keeps them.
-    pub views: Option<crate::speed::SharedViews>,
+    /// The speed layer's real-time views (in process or in Redis), when configured.
+    pub views: Option<crate::speed::ViewStore>,
 }
 
 impl AppState {
@@ -73,7 +73,7 @@ impl AppState {
     }
 
     /// Serves real-time reads from `views`.
-    pub fn with_views(mut self, views: crate::speed::SharedViews) -> AppState {
+    pub fn with_views(mut self, views: crate::speed::ViewStore) -> AppState {
         self.views = Some(views);
         self
     }

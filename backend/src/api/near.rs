@@ -18,11 +18,11 @@ use super::{
     error::AppError,
     extract::{ApiQuery, bad_query as bad, parse_time},
 };
-use crate::speed::SharedViews;
+use crate::speed::{ViewError, ViewStore};
 
 const MAX_RADIUS_M: f64 = 50_000.0;
 
-fn views(state: &AppState) -> Result<&SharedViews, AppError> {
+fn views(state: &AppState) -> Result<&ViewStore, AppError> {
     state.views.as_ref().ok_or_else(|| {
         AppError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -30,6 +30,15 @@ fn views(state: &AppState) -> Result<&SharedViews, AppError> {
             "this server keeps no real-time views; ask the embedded server or one configured with the speed layer",
         )
     })
+}
+
+fn unavailable(error: ViewError) -> AppError {
+    tracing::warn!(%error, "real-time views unavailable");
+    AppError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "speed_layer_unavailable",
+        "the real-time views cannot be read right now; try again in a few seconds",
+    )
 }
 
 /// `text` as a time, or `default` when the parameter is absent.
@@ -87,10 +96,10 @@ pub async fn near(
         return Err(bad("limit", "must be from 1 to 1000"));
     }
     let since = time("since", q.since.as_deref(), Utc::now() - TimeDelta::days(7))?;
-    let hits = {
-        let views = views(&state)?.read().unwrap_or_else(|p| p.into_inner());
-        views.near(&centre, radius, since, limit)
-    };
+    let hits = views(&state)?
+        .near(&centre, radius, since, limit, Utc::now())
+        .await
+        .map_err(unavailable)?;
     let incidents: Vec<Value> = hits
         .iter()
         .map(|(d, s)| {
@@ -132,10 +141,10 @@ pub async fn cell_counts(
     let now = Utc::now();
     let from = time("from", q.from.as_deref(), now - TimeDelta::hours(24))?;
     let to = time("to", q.to.as_deref(), now)?;
-    let counts = {
-        let views = views(&state)?.read().unwrap_or_else(|p| p.into_inner());
-        views.counts(cell, from, to)
-    };
+    let counts = views(&state)?
+        .counts(cell, from, to, now)
+        .await
+        .map_err(unavailable)?;
     let counts: Vec<Value> = counts
         .into_iter()
         .map(|(category, hour, count)| {

@@ -11,10 +11,12 @@ pub struct OutboxEntry {
     pub seq: u64,
     pub cell: AreaCell,
     pub change: Change,
+    /// When the change was committed to the store, Unix milliseconds.
+    pub at: i64,
 }
 
 const OUTBOX_AFTER: &str = concat!(
-    "SELECT c.seq, c.kind, c.version AS change_version, i.cell, ",
+    "SELECT c.seq, c.kind, c.version AS change_version, c.at AS change_at, i.cell, ",
     incident_columns!(),
     " FROM changes c JOIN incidents i ON i.id = c.incident_id WHERE c.seq > $1 ORDER BY c.seq LIMIT $2"
 );
@@ -76,14 +78,15 @@ impl Db {
                 let seq: i64 = row.try_get("seq")?;
                 let kind: String = row.try_get("kind")?;
                 let version: i64 = row.try_get("change_version")?;
+                let at: i64 = row.try_get("change_at")?;
                 let cell: String = row.try_get("cell")?;
                 let incident: IncidentRow = sqlx::FromRow::from_row(row)?;
-                out.push((seq, kind, version, cell, incident));
+                out.push((seq, kind, version, at, cell, incident));
             }
             out
         });
         rows.into_iter()
-            .map(|(seq, kind, version, cell, row)| {
+            .map(|(seq, kind, version, at, cell, row)| {
                 let cell = cell
                     .parse()
                     .map_err(|_| StoreError::Corrupt(format!("change {seq}: bad cell {cell:?}")))?;
@@ -92,6 +95,7 @@ impl Db {
                     seq: seq as u64,
                     cell,
                     change,
+                    at,
                 })
             })
             .collect()

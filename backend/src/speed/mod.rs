@@ -1,60 +1,233 @@
-//! The speed layer: a consumer of the incident topic that keeps the real-time views.
+//! The speed layer: a consumer group on the incident topic that keeps the real-time views.
 //!
-//! Embedded, the views live in process ([`views::Views`]) and are rebuilt by replaying the
-//! log from the start whenever the process starts, so there is nothing to commit. A record
-//! that cannot be read is logged, counted and copied to the dead-letter topic, and the
-//! consumer goes on.
+//! Each round polls a batch, applies it to the views, copies unreadable records to the
+//! dead-letter topic and only then commits the batch's offsets. A crash anywhere in the
+//! round leaves the batch uncommitted, so it is read again; the views compare incident
+//! versions, so reading it again changes nothing.
+//!
+//! The views live in Redis in scale-out mode ([`redis::RedisViews`]) or in process when
+//! embedded ([`views::Views`], rebuilt by replaying the log from the start whenever the
+//! process starts). [`ViewStore`] hides which.
 
+pub mod redis;
 pub mod views;
 
 use std::{
     future::Future,
     sync::{Arc, RwLock},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
-use chrono::Utc;
+use chrono::{DateTime, TimeDelta, Utc};
+use vigil_sync::{AreaCell, Category, Location};
 
 use crate::{
     api::metrics::PipelineMetrics,
     events::IncidentEvent,
-    log::{FileLog, LogError, Record},
+    log::{EventLog, LogConsumer, LogError, Record},
 };
-use views::Views;
+use redis::{RedisViewError, RedisViews};
+use views::{Applied, Seen, Views};
 
-/// Shared handle to the views, read by the API and written by the consumer.
+/// Shared handle to the in-process views, read by the API and written by the consumer.
 pub type SharedViews = Arc<RwLock<Views>>;
 
-/// Records read per partition per round.
-const BATCH: usize = 2_000;
+/// Why the views could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ViewError {
+    #[error(transparent)]
+    Redis(#[from] RedisViewError),
+}
+
+#[derive(Debug, Clone)]
+enum Backend {
+    Memory(SharedViews),
+    Redis(RedisViews),
+}
+
+/// The real-time views, in process or in Redis, with their retention.
+#[derive(Debug, Clone)]
+pub struct ViewStore {
+    backend: Backend,
+    retention: TimeDelta,
+}
+
+impl ViewStore {
+    /// Views in this process.
+    pub fn memory(views: SharedViews, retention: TimeDelta) -> ViewStore {
+        ViewStore {
+            backend: Backend::Memory(views),
+            retention,
+        }
+    }
+
+    /// Views in Redis.
+    pub fn redis(views: RedisViews, retention: TimeDelta) -> ViewStore {
+        ViewStore {
+            backend: Backend::Redis(views),
+            retention,
+        }
+    }
+
+    /// `"memory"` or `"redis"`.
+    pub fn engine(&self) -> &'static str {
+        match self.backend {
+            Backend::Memory(_) => "memory",
+            Backend::Redis(_) => "redis",
+        }
+    }
+
+    /// The oldest occurrence the views keep at `now`.
+    pub fn cutoff(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now - self.retention
+    }
+
+    fn write(views: &SharedViews) -> std::sync::RwLockWriteGuard<'_, Views> {
+        views
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn read(views: &SharedViews) -> std::sync::RwLockReadGuard<'_, Views> {
+        views
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Applies `events` in order; says what each one did.
+    pub async fn apply(
+        &self,
+        events: &[IncidentEvent],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Applied>, ViewError> {
+        match &self.backend {
+            Backend::Memory(views) => {
+                let cutoff = self.cutoff(now);
+                let mut views = Self::write(views);
+                Ok(events.iter().map(|e| views.apply(e, cutoff)).collect())
+            }
+            Backend::Redis(views) => Ok(views.apply(events, now, self.retention).await?),
+        }
+    }
+
+    /// Drops what has aged out (Redis expires keys by itself).
+    pub fn prune(&self, now: DateTime<Utc>) {
+        if let Backend::Memory(views) = &self.backend {
+            Self::write(views).prune(self.cutoff(now));
+        }
+    }
+
+    /// Incidents within `radius_m` of `centre` that occurred at or after `since` (and
+    /// within the retention), nearest first, at most `limit`; rejected ones left out.
+    pub async fn near(
+        &self,
+        centre: &Location,
+        radius_m: f64,
+        since: DateTime<Utc>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(f64, Seen)>, ViewError> {
+        let since = since.max(self.cutoff(now));
+        match &self.backend {
+            Backend::Memory(views) => Ok(Self::read(views).near(centre, radius_m, since, limit)),
+            Backend::Redis(views) => {
+                // Reports may be dated a few minutes ahead (clock skew); look a day ahead.
+                let until = now + TimeDelta::days(1);
+                Ok(views.near(centre, radius_m, since, until, limit).await?)
+            }
+        }
+    }
+
+    /// Counts per category and hour in `cell` for hours starting in `[from, to)`.
+    pub async fn counts(
+        &self,
+        cell: AreaCell,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(Category, i64, u64)>, ViewError> {
+        let from = from.max(self.cutoff(now) - TimeDelta::milliseconds(views::BUCKET_MS));
+        match &self.backend {
+            Backend::Memory(views) => Ok(Self::read(views).counts(cell, from, to)),
+            Backend::Redis(views) => Ok(views.counts(cell, from, to).await?),
+        }
+    }
+
+    /// Forgets everything (before a rebuild); returns how many keys or incidents went.
+    pub async fn clear(&self) -> Result<u64, ViewError> {
+        match &self.backend {
+            Backend::Memory(views) => {
+                let mut views = Self::write(views);
+                let n = views.len() as u64;
+                *views = Views::default();
+                Ok(n)
+            }
+            Backend::Redis(views) => Ok(views.clear().await?),
+        }
+    }
+}
+
+/// Why a speed-layer round failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SpeedError {
+    #[error("event log: {0}")]
+    Log(#[from] LogError),
+    #[error("views: {0}")]
+    Views(#[from] ViewError),
+}
+
+/// How the consumer batches and how often it refreshes its lag and prunes.
+#[derive(Debug, Clone)]
+pub struct SpeedOptions {
+    /// Records per round.
+    pub batch: usize,
+    /// Longest wait for new records in one round.
+    pub idle: Duration,
+    /// Whether to commit offsets (not for in-process views rebuilt on every start).
+    pub commit: bool,
+}
+
+impl Default for SpeedOptions {
+    fn default() -> Self {
+        SpeedOptions {
+            batch: 2_000,
+            idle: Duration::from_millis(200),
+            commit: true,
+        }
+    }
+}
 
 /// The speed-layer consumer.
 #[derive(Debug)]
 pub struct Speed {
-    log: FileLog,
-    dead_letters: FileLog,
-    views: SharedViews,
-    /// The next offset to read, per partition.
-    next: Vec<u64>,
+    consumer: LogConsumer,
+    dead_letters: EventLog,
+    views: ViewStore,
+    options: SpeedOptions,
     unreadable: u64,
     metrics: PipelineMetrics,
+    last_housekeeping: Option<Instant>,
 }
 
 impl Speed {
-    /// A consumer that replays `log` from the start into `views`.
-    pub fn new(log: FileLog, dead_letters: FileLog, views: SharedViews) -> Speed {
-        let next = vec![0; log.partitions() as usize];
+    pub fn new(
+        consumer: LogConsumer,
+        dead_letters: EventLog,
+        views: ViewStore,
+        options: SpeedOptions,
+    ) -> Speed {
         Speed {
-            log,
+            consumer,
             dead_letters,
             views,
-            next,
+            options,
             unreadable: 0,
             metrics: PipelineMetrics::default(),
+            last_housekeeping: None,
         }
     }
 
-    /// Reports into `metrics` (records by outcome, lag).
+    /// Reports into `metrics` (records by outcome, lag, delays, engine latencies).
     pub fn with_metrics(mut self, metrics: PipelineMetrics) -> Speed {
         self.metrics = metrics;
         self
@@ -65,74 +238,99 @@ impl Speed {
         self.unreadable
     }
 
-    /// Applies what is new in every partition; returns how many records it read.
-    pub async fn run_once(&mut self) -> Result<usize, LogError> {
-        let mut read = 0;
-        for p in 0..self.log.partitions() {
-            let batch = self.log.read(p, self.next[p as usize], BATCH).await?;
-            let Some(last) = batch.last().map(|d| d.offset) else {
-                continue;
-            };
-            let mut bad = Vec::new();
-            let mut applied = 0;
-            {
-                let mut views = self
-                    .views
-                    .write()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-                for d in &batch {
-                    match IncidentEvent::decode(&d.payload) {
-                        Ok(event) => applied += u64::from(views.apply(&event)),
-                        Err(error) => {
-                            tracing::warn!(%error, partition = p, offset = d.offset, "unreadable event sent to the dead-letter topic");
-                            bad.push(Record {
-                                key: d.key.clone(),
-                                payload: d.payload.clone(),
-                            });
-                        }
-                    }
+    /// One round: poll, apply, dead-letter, commit. Returns how many records it read.
+    pub async fn run_once(&mut self) -> Result<usize, SpeedError> {
+        let batch = self
+            .consumer
+            .poll(self.options.batch, self.options.idle)
+            .await?;
+        self.housekeeping().await;
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let mut events = Vec::with_capacity(batch.len());
+        let mut bad = Vec::new();
+        for d in &batch {
+            match IncidentEvent::decode(&d.payload) {
+                Ok(event) => events.push(event),
+                Err(error) => {
+                    tracing::warn!(%error, partition = d.partition, offset = d.offset, "unreadable event sent to the dead-letter topic");
+                    bad.push(Record {
+                        key: d.key.clone(),
+                        payload: d.payload.clone(),
+                    });
                 }
             }
-            if !bad.is_empty() {
-                self.dead_letters
-                    .append(&bad, Utc::now().timestamp_millis())
-                    .await?;
-                self.unreadable += bad.len() as u64;
+        }
+        let started = Instant::now();
+        let outcomes = self.views.apply(&events, Utc::now()).await?;
+        self.metrics
+            .engine_op(self.views.engine(), "apply", started.elapsed());
+        let visible = Utc::now().timestamp_millis();
+        let mut counts = [0u64; 3];
+        for (event, outcome) in events.iter().zip(&outcomes) {
+            counts[*outcome as usize] += 1;
+            if let (Applied::Changed, Some(at)) = (outcome, event.at) {
+                self.metrics
+                    .visibility_delay
+                    .observe((visible - at).max(0) as f64 / 1000.0);
             }
-            self.next[p as usize] = last + 1;
-            read += batch.len();
-            self.metrics.speed_event("applied", applied);
+        }
+        if !bad.is_empty() {
+            self.dead_letters
+                .append(&bad, Utc::now().timestamp_millis())
+                .await?;
+            self.unreadable += bad.len() as u64;
+        }
+        if self.options.commit {
+            let started = Instant::now();
+            self.consumer.commit(&batch).await?;
             self.metrics
-                .speed_event("repeat", batch.len() as u64 - applied - bad.len() as u64);
-            self.metrics.speed_event("unreadable", bad.len() as u64);
+                .engine_op(self.dead_letters.engine(), "commit", started.elapsed());
         }
-        let mut lag = 0;
-        for p in 0..self.log.partitions() {
-            lag += self
-                .log
-                .end_offset(p)
-                .await
-                .saturating_sub(self.next[p as usize]);
-        }
-        self.metrics.speed_lag.set(lag as i64);
-        Ok(read)
+        self.metrics
+            .speed_event("applied", counts[Applied::Changed as usize]);
+        self.metrics
+            .speed_event("repeat", counts[Applied::Repeat as usize]);
+        self.metrics
+            .speed_event("too_old", counts[Applied::TooOld as usize]);
+        self.metrics.speed_event("unreadable", bad.len() as u64);
+        Ok(batch.len())
     }
 
-    /// Consumes until `shutdown` completes, waking on every append (or each `idle`).
-    pub async fn run(mut self, idle: Duration, shutdown: impl Future<Output = ()>) {
+    /// Every few seconds: refresh the lag gauge and prune aged-out views.
+    async fn housekeeping(&mut self) {
+        if self
+            .last_housekeeping
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(5))
+        {
+            return;
+        }
+        self.last_housekeeping = Some(Instant::now());
+        self.consumer.refresh_lag(&self.metrics.speed_lag).await;
+        self.views.prune(Utc::now());
+    }
+
+    /// Consumes until `shutdown` completes; failures are logged and retried with backoff.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let mut backoff = self.options.idle;
         loop {
             let wait = match self.run_once().await {
-                Ok(0) => idle,
-                Ok(_) => Duration::ZERO,
+                Ok(_) => {
+                    backoff = self.options.idle;
+                    Duration::ZERO
+                }
                 Err(error) => {
-                    tracing::warn!(%error, "speed layer round failed");
-                    idle * 5
+                    self.metrics.speed_failures.inc();
+                    tracing::warn!(%error, retry_in = ?backoff, "speed layer round failed");
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    backoff
                 }
             };
             tokio::select! {
                 () = &mut shutdown => return,
-                () = self.log.wait_for_append(wait) => {}
+                () = tokio::time::sleep(wait) => {}
             }
         }
     }

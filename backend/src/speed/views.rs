@@ -3,7 +3,8 @@
 //!
 //! Applying an event is idempotent: each incident's version is remembered, and an event
 //! whose version is not newer changes nothing, so a relay's re-publish or a consumer's
-//! redelivery cannot double-count.
+//! redelivery cannot double-count. Incidents that occurred before the retention cutoff are
+//! not kept; [`Views::prune`] drops those that have aged out since.
 
 use std::collections::HashMap;
 
@@ -25,6 +26,18 @@ pub struct Seen {
     pub occurred_at: DateTime<Utc>,
     pub status: Status,
     pub version: u32,
+}
+
+/// What applying one event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// The views changed.
+    Changed,
+    /// The views already had this version or a newer one.
+    Repeat,
+    /// Newer than what the views had, but it occurred before the retention cutoff, so the
+    /// views no longer keep it.
+    TooOld,
 }
 
 /// A count key: area cell, category and the hour (Unix ms at the bucket's start).
@@ -51,8 +64,8 @@ pub fn distance_m(a: &Location, b: &Location) -> f64 {
 }
 
 impl Views {
-    /// Applies one event; returns whether anything changed.
-    pub fn apply(&mut self, event: &IncidentEvent) -> bool {
+    /// Applies one event, keeping nothing that occurred before `cutoff`.
+    pub fn apply(&mut self, event: &IncidentEvent, cutoff: DateTime<Utc>) -> Applied {
         match &event.change {
             Change::Upsert { incident } => {
                 if self
@@ -60,9 +73,12 @@ impl Views {
                     .get(&incident.id)
                     .is_some_and(|s| s.version >= incident.version)
                 {
-                    return false;
+                    return Applied::Repeat;
                 }
                 self.remove(incident.id);
+                if incident.occurred_at < cutoff {
+                    return Applied::TooOld;
+                }
                 let seen = Seen {
                     id: incident.id,
                     cell: event.cell,
@@ -73,7 +89,7 @@ impl Views {
                     version: incident.version,
                 };
                 self.insert(seen);
-                true
+                Applied::Changed
             }
             Change::Status {
                 id,
@@ -81,18 +97,37 @@ impl Views {
                 version,
             } => {
                 let Some(mut seen) = self.incidents.get(id).cloned() else {
-                    return false;
+                    return Applied::Repeat;
                 };
                 if seen.version >= *version {
-                    return false;
+                    return Applied::Repeat;
                 }
                 self.remove(*id);
                 seen.status = *status;
                 seen.version = *version;
                 self.insert(seen);
-                true
+                Applied::Changed
             }
-            Change::Tombstone { id } => self.remove(*id),
+            Change::Tombstone { id } => {
+                if self.remove(*id) {
+                    Applied::Changed
+                } else {
+                    Applied::Repeat
+                }
+            }
+        }
+    }
+
+    /// Drops every incident that occurred before `cutoff`.
+    pub fn prune(&mut self, cutoff: DateTime<Utc>) {
+        let old: Vec<IncidentId> = self
+            .incidents
+            .values()
+            .filter(|s| s.occurred_at < cutoff)
+            .map(|s| s.id)
+            .collect();
+        for id in old {
+            self.remove(id);
         }
     }
 

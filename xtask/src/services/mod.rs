@@ -18,7 +18,7 @@ mod install;
 mod kafka;
 mod postgres;
 mod probe;
-mod redis;
+pub mod redis;
 
 use std::time::Instant;
 
@@ -27,6 +27,9 @@ use anyhow::{Result, bail};
 use crate::util::human_duration;
 
 pub use postgres::TEST_URL as POSTGRES_TEST_URL;
+pub use redis::URL as REDIS_TEST_URL;
+/// Kafka's bootstrap address on loopback.
+pub const KAFKA_TEST_BROKERS: &str = "127.0.0.1:9092";
 
 /// One engine on the development machine, started on loopback.
 pub trait Service {

@@ -36,6 +36,15 @@ fn ping() -> bool {
     output(cli().arg("ping")).is_ok_and(|answer| answer.trim() == "PONG")
 }
 
+/// Where clients reach it.
+pub const URL: &str = "redis://127.0.0.1:6379";
+
+/// Empties database `db` (the tests' own; the default database 0 is left alone).
+pub fn flush_db(db: u8) -> Result<()> {
+    run(cli().args(["-n", &db.to_string(), "flushdb"]))
+        .with_context(|| format!("cannot flush Redis database {db}"))
+}
+
 /// Reads `field:value` from `INFO` output, e.g. `redis_version`.
 fn info_field(info: &str, field: &str) -> Option<String> {
     info.lines()
