@@ -394,6 +394,20 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_parses_and_states_the_defaults() {
+        let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("ops")
+            .join("vigil.example.toml");
+        figment::Jail::expect_with(|_| {
+            let c = Config::load(Some(&example)).map_err(|e| format!("{e:#}"))?;
+            let shown = |c: &Config| toml::to_string(c).unwrap();
+            assert_eq!(shown(&c), shown(&Config::default()));
+            Ok(())
+        });
+    }
+
+    #[test]
     fn unknown_keys_are_errors() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("vigil.toml", "[database]\nulr = \"x\"\n")?;

@@ -18,6 +18,14 @@ struct Topic {
     _dir: tempfile::TempDir,
 }
 
+impl Drop for Topic {
+    fn drop(&mut self) {
+        if matches!(self.log, EventLog::Kafka(_)) {
+            common::pipeline::delete_topics(vec![self.name.clone()]);
+        }
+    }
+}
+
 fn topic(kind: LogKind) -> Topic {
     let dir = tempfile::tempdir().unwrap();
     let name = unique("test.log.");

@@ -213,6 +213,23 @@ async fn speed_killed_mid_run_counts_each_incident_once_and_a_flushed_redis_is_r
     assert_eq!(after.1, before.1, "the rebuilt views differ");
 }
 
+/// Starts Kafka again when dropped, so a failing assertion cannot leave it down for the
+/// tests after this one.
+struct KafkaDown;
+
+impl KafkaDown {
+    fn stop() -> KafkaDown {
+        kafka_service("down");
+        KafkaDown
+    }
+}
+
+impl Drop for KafkaDown {
+    fn drop(&mut self) {
+        kafka_service("up");
+    }
+}
+
 /// Runs `cargo xtask services <action> kafka` through the xtask binary that started the
 /// test run.
 fn kafka_service(action: &str) {
@@ -248,7 +265,7 @@ async fn pushes_succeed_while_kafka_is_down_and_arrive_once_it_is_back() {
     push_all(&p, &token, &first[..100]).await;
     wait_for_seen(&views, 100, Duration::from_secs(60)).await;
 
-    kafka_service("down");
+    let kafka_down = KafkaDown::stop();
     // Reports are accepted (stored with their outbox rows) while Kafka is away.
     push_all(&p, &token, &first[100..]).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -257,7 +274,7 @@ async fn pushes_succeed_while_kafka_is_down_and_arrive_once_it_is_back() {
         100,
         "nothing can pass without Kafka"
     );
-    kafka_service("up");
+    drop(kafka_down);
     let back = Instant::now();
     let last = p.app.db.last_change_seq().await.unwrap();
     while p.app.db.relay_position("incidents").await.unwrap() < last {

@@ -8,8 +8,8 @@ use tower::ServiceExt;
 use vigil_backend::api::metrics::{Metrics, track};
 
 /// Every `vigil_*` metric family the backend exports, from its `# TYPE` lines, after one
-/// request has gone through the HTTP middleware (label families appear with their first
-/// series).
+/// request has gone through the HTTP middleware and the pipeline roles have timed an
+/// engine call (label families appear with their first series).
 async fn exported() -> BTreeSet<String> {
     let metrics = Arc::new(Metrics::default());
     let app = Router::new()
@@ -18,6 +18,9 @@ async fn exported() -> BTreeSet<String> {
     app.oneshot(Request::get("/x").body(Body::empty()).unwrap())
         .await
         .unwrap();
+    metrics
+        .pipeline
+        .engine_op("kafka", "append", std::time::Duration::from_millis(3));
     metrics
         .render()
         .lines()

@@ -174,6 +174,43 @@ impl Pipeline {
     }
 }
 
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        if self.log_kind == LogKind::Kafka {
+            delete_topics(vec![self.topic.clone(), format!("{}.dlq", self.topic)]);
+        }
+    }
+}
+
+/// Deletes test topics so the development broker does not collect them run after run.
+pub fn delete_topics(topics: Vec<String>) {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+    // Drop runs inside the test's runtime; use a thread with its own.
+    let _ = std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async {
+            let admin: Result<AdminClient<DefaultClientContext>, _> = rdkafka::ClientConfig::new()
+                .set(
+                    "bootstrap.servers",
+                    kafka_config().brokers.unwrap_or_default(),
+                )
+                .create();
+            if let Ok(admin) = admin {
+                let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+                let options = AdminOptions::new().request_timeout(Some(Duration::from_secs(5)));
+                let _ = admin.delete_topics(&names, &options).await;
+            }
+        });
+    })
+    .join();
+}
+
 /// Runs `speed` until it has read `records` records (or panics after 60 s).
 pub async fn consume(speed: &mut Speed, records: usize) {
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -3,9 +3,12 @@
 //! `bench push` measures `POST /v1/sync/push` end to end: a fresh `vigil serve` with the
 //! embedded engines in a temporary directory for each run, one user, batches sent one after
 //! another from a single connection, every report required to come back `accepted`.
+//!
+//! `bench stream` measures the scale-out streaming path; see [`stream`].
 
 mod client;
 mod stats;
+mod stream;
 mod workload;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -29,6 +32,11 @@ pub enum Bench {
     /// Pushes N generated reports through `POST /v1/sync/push` and prints reports/s and
     /// the p50/p99 latency of a batch.
     Push(PushArgs),
+
+    /// Replays the Toronto file through PostgreSQL, `vigil relay`, Kafka, `vigil speed` and
+    /// Redis; prints events/s end to end and the p50/p99 delay from commit to visibility.
+    /// Starts PostgreSQL, Redis and Kafka (as `services up`) first.
+    Stream(stream::StreamArgs),
 }
 
 /// Options of `cargo xtask bench push`.
@@ -63,6 +71,7 @@ pub struct PushArgs {
 pub fn run(bench: Bench) -> Result<()> {
     match bench {
         Bench::Push(args) => push(&args),
+        Bench::Stream(args) => stream::run(&args),
     }
 }
 
