@@ -101,12 +101,13 @@ pub fn run(nextest_args: &[String]) -> Result<()> {
     if nextest_args.is_empty() {
         steps.run("fault tests", "see the failing tests above", || {
             nextest(
+                // --workspace, like the run before, so cargo unifies features the same
+                // way and reuses every artifact instead of rebuilding half the tree.
                 &[
-                    "-p",
-                    "vigil-backend",
+                    "--workspace",
                     "--ignore-default-filter",
                     "-E",
-                    "binary(faults)",
+                    "package(vigil-backend) & binary(faults)",
                     "--test-threads",
                     "1",
                 ],
