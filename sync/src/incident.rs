@@ -113,6 +113,18 @@ pub struct Location {
     pub accuracy_m: Option<f64>,
 }
 
+impl Location {
+    /// Great-circle distance to `other` in metres (haversine on a 6,371 km sphere; within
+    /// 0.5% of the ellipsoid, plenty for "what happened near here").
+    pub fn distance_m(&self, other: &Location) -> f64 {
+        let (la1, la2) = (self.lat.to_radians(), other.lat.to_radians());
+        let dlat = la2 - la1;
+        let dlon = (other.lon - self.lon).to_radians();
+        let h = (dlat / 2.0).sin().powi(2) + la1.cos() * la2.cos() * (dlon / 2.0).sin().powi(2);
+        2.0 * 6_371_000.0 * h.sqrt().min(1.0).asin()
+    }
+}
+
 /// A report as it travels on the wire from a device, before validation.
 ///
 /// Text fields stay text so that one bad item can be rejected with the field named while

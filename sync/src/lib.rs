@@ -9,10 +9,12 @@
 //! - [`validate`]: the rules every report passes before it is accepted, with errors that
 //!   name the field and say what to do.
 //! - [`cell`]: H3 area cells used for aggregation and as partition keys.
+//! - [`conflict`]: who wins when a device's copy and the server's differ.
 //! - [`protocol`]: sync protocol v1 messages (push, pull, cursors).
 
 pub mod category;
 pub mod cell;
+pub mod conflict;
 pub mod incident;
 pub mod protocol;
 pub mod validate;

@@ -25,7 +25,7 @@ use redis::{
 use serde::Deserialize;
 use vigil_sync::{AreaCell, Category, Change, IncidentId, Location, Status};
 
-use super::views::{Applied, BUCKET_MS, Seen, distance_m};
+use super::views::{Applied, BUCKET_MS, Seen};
 use crate::events::IncidentEvent;
 
 const DAY_MS: i64 = 86_400_000;
@@ -342,7 +342,7 @@ impl RedisViews {
                 {
                     continue;
                 }
-                let d = distance_m(centre, &seen.location);
+                let d = centre.distance_m(&seen.location);
                 if d <= radius_m {
                     hits.push((d, seen));
                 }

@@ -54,15 +54,6 @@ fn bucket(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis().div_euclid(BUCKET_MS) * BUCKET_MS
 }
 
-/// Great-circle distance in metres (haversine on a 6,371 km sphere).
-pub fn distance_m(a: &Location, b: &Location) -> f64 {
-    let (la1, la2) = (a.lat.to_radians(), b.lat.to_radians());
-    let dlat = la2 - la1;
-    let dlon = (b.lon - a.lon).to_radians();
-    let h = (dlat / 2.0).sin().powi(2) + la1.cos() * la2.cos() * (dlon / 2.0).sin().powi(2);
-    2.0 * 6_371_000.0 * h.sqrt().min(1.0).asin()
-}
-
 impl Views {
     /// Applies one event, keeping nothing that occurred before `cutoff`.
     pub fn apply(&mut self, event: &IncidentEvent, cutoff: DateTime<Utc>) -> Applied {
@@ -171,7 +162,7 @@ impl Views {
             .incidents
             .values()
             .filter(|s| s.status != Status::Rejected && s.occurred_at >= since)
-            .map(|s| (distance_m(centre, &s.location), s))
+            .map(|s| (centre.distance_m(&s.location), s))
             .filter(|(d, _)| *d <= radius_m)
             .map(|(d, s)| (d, s.clone()))
             .collect();
