@@ -1,10 +1,20 @@
-//! Vigil's client core, shared by the desktop shell and (later) the headless CLI.
+//! Vigil's client core, shared by the desktop shell and the headless `vigil-client` CLI.
 //!
-//! Today it only answers what the shell needs to show who it is; the offline
-//! SQLite store, drafts, outbox and sync client arrive with the client-core work.
+//! - [`store`]: the offline SQLite store (drafts, outbox, cached incidents and their
+//!   cursor, watch areas, alerts, settings).
+//! - [`sync`]: the sync client (push the outbox, pull changes, backoff with jitter).
+//! - [`session`]: the signed-in account.
+
+pub mod session;
+pub mod store;
+pub mod sync;
 
 use serde::Serialize;
 use vigil_sync::Category;
+
+pub use session::Session;
+pub use store::{Draft, DraftInput, OutboxItem, OutboxState, Store, StoreError};
+pub use sync::{Backoff, Server, SyncError, SyncSummary};
 
 /// What the shell shows about the client it runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

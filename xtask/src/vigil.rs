@@ -45,7 +45,7 @@ pub fn build(profile: Profile) -> Result<PathBuf> {
 }
 
 /// The target directory cargo uses here (honours CARGO_TARGET_DIR and `.cargo/config.toml`).
-fn target_dir() -> Result<PathBuf> {
+pub fn target_dir() -> Result<PathBuf> {
     let json = output(cargo().args(["metadata", "--format-version", "1", "--no-deps"]))?;
     let metadata: serde_json::Value =
         serde_json::from_str(&json).context("`cargo metadata` printed something not JSON")?;

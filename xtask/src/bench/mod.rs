@@ -9,6 +9,7 @@
 mod client;
 mod stats;
 mod stream;
+mod sync;
 mod workload;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -37,6 +38,10 @@ pub enum Bench {
     /// Redis; prints events/s end to end and the p50/p99 delay from commit to visibility.
     /// Starts PostgreSQL, Redis and Kafka (as `services up`) first.
     Stream(stream::StreamArgs),
+
+    /// The client core against an embedded server: pull N incidents into an empty client,
+    /// push M reports drafted offline; prints both times and the client's peak RSS.
+    Sync(sync::SyncArgs),
 }
 
 /// Options of `cargo xtask bench push`.
@@ -72,6 +77,7 @@ pub fn run(bench: Bench) -> Result<()> {
     match bench {
         Bench::Push(args) => push(&args),
         Bench::Stream(args) => stream::run(&args),
+        Bench::Sync(args) => sync::run_bench(&args),
     }
 }
 

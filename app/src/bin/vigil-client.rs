@@ -1,0 +1,395 @@
+//! `vigil-client`: the client core without a window, for scripts, tests and people who
+//! live in a terminal. It makes the same calls the desktop app's commands make.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::Context;
+use chrono::Utc;
+use clap::{Args, Parser, Subcommand};
+use vigil_app::{Backoff, DraftInput, OutboxState, Server, Session, Store, sync};
+use vigil_sync::Location;
+
+/// Vigil's client without a window: draft reports offline, submit, sync, look around.
+///
+/// Everything lives in one data directory (--data-dir, VIGIL_CLIENT_DIR, default the
+/// user's data dir + /vigil-client): the store `vigil.db` and the session.
+#[derive(Debug, Parser)]
+#[command(
+    name = "vigil-client",
+    version,
+    propagate_version = true,
+    after_help = "Example:\n  \
+        vigil-client login --server http://127.0.0.1:8080 --username alice\n  \
+        vigil-client draft new --category theft --lat 43.6535 --lon -79.384 --description 'Bike taken'\n  \
+        vigil-client submit --all && vigil-client sync\n  \
+        vigil-client incidents near --lat 43.6535 --lon -79.384 --radius-m 500"
+)]
+struct Cli {
+    #[arg(long, global = true, env = "VIGIL_CLIENT_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Sign in (creating the account with --register); the password comes from
+    /// VIGIL_PASSWORD or the first line of standard input.
+    Login {
+        #[arg(long)]
+        server: String,
+        #[arg(long)]
+        username: String,
+        /// Create the account first.
+        #[arg(long)]
+        register: bool,
+    },
+    /// Forget the session's token.
+    Logout,
+    /// Write, change and list drafts (saved at once; nothing leaves the device).
+    #[command(subcommand)]
+    Draft(DraftCommand),
+    /// Move drafts to the outbox (checked with the server's rules first).
+    Submit {
+        /// Draft ids.
+        ids: Vec<String>,
+        /// Every draft.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+    },
+    /// Push the outbox and pull new changes, retrying with backoff while offline.
+    Sync {
+        /// Attempts before giving up (the reports stay in the outbox).
+        #[arg(long, default_value_t = 6)]
+        attempts: u32,
+    },
+    /// Cached incidents.
+    #[command(subcommand)]
+    Incidents(IncidentsCommand),
+    /// Watch areas.
+    #[command(subcommand)]
+    Areas(AreasCommand),
+    /// The session, drafts, outbox and cache at a glance.
+    Status,
+}
+
+#[derive(Debug, Args)]
+struct DraftFields {
+    /// Category code (assault, break_and_enter, theft, ...).
+    #[arg(long)]
+    category: Option<String>,
+    /// When it happened, RFC 3339 [default for new drafts: now].
+    #[arg(long)]
+    at: Option<String>,
+    #[arg(long, requires = "lon")]
+    lat: Option<f64>,
+    #[arg(long, requires = "lat")]
+    lon: Option<f64>,
+    /// A place name or address.
+    #[arg(long)]
+    place: Option<String>,
+    #[arg(long)]
+    description: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+enum DraftCommand {
+    /// Start a draft; prints its id.
+    New(DraftFields),
+    /// Change fields of a draft.
+    Edit {
+        id: String,
+        #[command(flatten)]
+        fields: DraftFields,
+    },
+    /// List drafts, with the server's reason for any it refused.
+    List,
+    /// Delete a draft.
+    Delete { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum IncidentsCommand {
+    /// Incidents within a radius, nearest first.
+    Near {
+        #[arg(long)]
+        lat: f64,
+        #[arg(long)]
+        lon: f64,
+        #[arg(long, default_value_t = 1000.0)]
+        radius_m: f64,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// The newest incidents.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AreasCommand {
+    /// Watch a circle.
+    Add {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        lat: f64,
+        #[arg(long)]
+        lon: f64,
+        #[arg(long, default_value_t = 500.0)]
+        radius_m: f64,
+        /// Category codes to watch [default: all].
+        #[arg(long, value_delimiter = ',')]
+        categories: Vec<String>,
+    },
+    List,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            for cause in error.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn apply(input: &mut DraftInput, fields: DraftFields) {
+    if fields.category.is_some() {
+        input.category = fields.category;
+    }
+    if fields.at.is_some() {
+        input.occurred_at = fields.at;
+    }
+    if let (Some(lat), Some(lon)) = (fields.lat, fields.lon) {
+        input.location = Some(Location {
+            lat,
+            lon,
+            accuracy_m: None,
+        });
+    }
+    if fields.place.is_some() {
+        input.place = fields.place;
+    }
+    if let Some(d) = fields.description {
+        input.description = d;
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let dir = cli
+        .data_dir
+        .or_else(|| dirs::data_dir().map(|d| d.join("vigil-client")))
+        .context("no data directory: pass --data-dir")?;
+    let mut store = Store::open(&dir.join("vigil.db"))?;
+    let now = Utc::now();
+    match cli.command {
+        Command::Login {
+            server,
+            username,
+            register,
+        } => {
+            let password = match std::env::var("VIGIL_PASSWORD") {
+                Ok(p) => p,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            let mut client = Server::new(&server, None)?;
+            if register {
+                client.register(&username, &password).await?;
+            }
+            let token = client.login(&username, &password).await?;
+            Session {
+                server,
+                username: username.clone(),
+                token,
+            }
+            .save(&dir)?;
+            println!("signed in as {username}");
+        }
+        Command::Logout => {
+            Session::clear(&dir)?;
+            println!("signed out");
+        }
+        Command::Draft(DraftCommand::New(fields)) => {
+            let mut input = DraftInput {
+                occurred_at: Some(now.fixed_offset().to_rfc3339()),
+                ..DraftInput::default()
+            };
+            apply(&mut input, fields);
+            let draft = store.new_draft(input, now)?;
+            println!("{}", draft.id);
+        }
+        Command::Draft(DraftCommand::Edit { id, fields }) => {
+            let mut input = store.draft(&id)?.input;
+            apply(&mut input, fields);
+            store.save_draft(&id, &input, now)?;
+            println!("saved {id}");
+        }
+        Command::Draft(DraftCommand::List) => {
+            for d in store.drafts()? {
+                let what = d.input.category.as_deref().unwrap_or("(no category)");
+                let note = d
+                    .rejected
+                    .map(|(f, r)| format!("  REFUSED {f}: {r}"))
+                    .unwrap_or_default();
+                println!("{}  {what}  {}{note}", d.id, d.input.description);
+            }
+        }
+        Command::Draft(DraftCommand::Delete { id }) => {
+            store.delete_draft(&id)?;
+            println!("deleted {id}");
+        }
+        Command::Submit { ids, all } => {
+            let ids = if all {
+                store.drafts()?.into_iter().map(|d| d.id).collect()
+            } else {
+                ids
+            };
+            anyhow::ensure!(!ids.is_empty(), "name draft ids, or pass --all");
+            let mut failed = 0;
+            for id in ids {
+                match store.submit(&id, now) {
+                    Ok(_) => println!("queued {id}"),
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("not queued {id}: {e}");
+                    }
+                }
+            }
+            anyhow::ensure!(
+                failed == 0,
+                "{failed} drafts were not queued; fix them and submit again"
+            );
+        }
+        Command::Sync { attempts } => {
+            let session = Session::load(&dir)?
+                .context("not signed in: run `vigil-client login --server URL --username NAME`")?;
+            let server = Server::new(&session.server, Some(session.token))?;
+            let backoff = Backoff {
+                attempts: attempts.max(1),
+                ..Backoff::default()
+            };
+            match sync::sync(&mut store, &server, backoff).await {
+                Ok(s) => println!(
+                    "sent {}, refused {} (back among the drafts), pulled {} changes",
+                    s.sent, s.rejected, s.pulled
+                ),
+                Err(e) => {
+                    let pending = store.outbox(Some(OutboxState::Pending))?.len();
+                    anyhow::bail!("{e} ({pending} reports not sent yet)");
+                }
+            }
+        }
+        Command::Incidents(IncidentsCommand::Near {
+            lat,
+            lon,
+            radius_m,
+            limit,
+        }) => {
+            let centre = Location {
+                lat,
+                lon,
+                accuracy_m: None,
+            };
+            for (d, i) in store.incidents_near(&centre, radius_m, limit)? {
+                println!(
+                    "{:>7.0} m  {}  {}  {}  {}",
+                    d,
+                    i.occurred_at.to_rfc3339(),
+                    i.category.as_str(),
+                    i.status.as_str(),
+                    i.id
+                );
+            }
+        }
+        Command::Incidents(IncidentsCommand::List { limit }) => {
+            for i in store.incidents(limit)? {
+                println!(
+                    "{}  {}  {}  {:.5},{:.5}  {}",
+                    i.occurred_at.to_rfc3339(),
+                    i.category.as_str(),
+                    i.status.as_str(),
+                    i.location.lat,
+                    i.location.lon,
+                    i.id
+                );
+            }
+        }
+        Command::Areas(AreasCommand::Add {
+            name,
+            lat,
+            lon,
+            radius_m,
+            categories,
+        }) => {
+            let centre = Location {
+                lat,
+                lon,
+                accuracy_m: None,
+            };
+            let area = store.add_area(&name, centre, radius_m, &categories, now)?;
+            println!("{}", area.id);
+        }
+        Command::Areas(AreasCommand::List) => {
+            for a in store.areas()? {
+                println!(
+                    "{}  {}  {:.5},{:.5} r={} m  {}",
+                    a.id,
+                    a.name,
+                    a.centre.lat,
+                    a.centre.lon,
+                    a.radius_m,
+                    if a.categories.is_empty() {
+                        "all categories".to_owned()
+                    } else {
+                        a.categories.join(",")
+                    }
+                );
+            }
+        }
+        Command::Status => {
+            match Session::load(&dir)? {
+                Some(s) => println!("signed in as {} on {}", s.username, s.server),
+                None => println!("not signed in"),
+            }
+            let outbox = store.outbox(None)?;
+            let pending: Vec<_> = outbox
+                .iter()
+                .filter(|o| o.state == OutboxState::Pending)
+                .collect();
+            println!("drafts: {}", store.drafts()?.len());
+            println!(
+                "outbox: {} not sent yet, {} sent",
+                pending.len(),
+                outbox.len() - pending.len()
+            );
+            if let Some(why) = pending.iter().find_map(|o| o.last_error.as_deref()) {
+                println!("  last attempt: {why}");
+            }
+            println!("cached incidents: {}", store.incident_count()?);
+            println!("data: {}", store.path().display());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,286 @@
+//! The sync client: pushes the outbox, pulls changes, and retries with backoff.
+//!
+//! Every step is safe to interrupt. A report is marked sent only after the server has
+//! answered for it; killed before that, the next sync pushes it again and the server
+//! answers `duplicate` (ids are made on the device). A page of changes and its cursor are
+//! written in one transaction.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+use vigil_sync::{Cursor, PullResponse, PushRequest, PushResponse, ReportSubmission};
+
+use crate::store::{PushApplied, Store, StoreError};
+
+/// Reports per push (the server's limit).
+pub const PUSH_BATCH: usize = 500;
+/// Changes per pull page (the server's limit).
+pub const PULL_PAGE: u32 = 1_000;
+
+/// Why a sync stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("the server cannot be reached ({0}); your reports are kept and sent later")]
+    Offline(String),
+    #[error("the server had a problem ({status}); your reports are kept and sent later")]
+    Server { status: u16 },
+    #[error("the server answered something that is not Vigil's API ({0}); check the server URL")]
+    Garbage(String),
+    #[error("the server refused the login or token ({0}); log in again")]
+    Unauthorized(String),
+    #[error("the server refused the request ({status}): {message}")]
+    Refused { status: u16, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl SyncError {
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            SyncError::Offline(_) | SyncError::Server { .. } | SyncError::Garbage(_)
+        )
+    }
+}
+
+/// Exponential backoff with full jitter: attempt `n` waits a random time up to
+/// `min(max, base * 2^n)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+    /// Attempts before giving up (the reports stay pending).
+    pub attempts: u32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            base: Duration::from_millis(500),
+            max: Duration::from_secs(60),
+            attempts: 6,
+        }
+    }
+}
+
+impl Backoff {
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let cap = self
+            .base
+            .saturating_mul(2u32.saturating_pow(attempt.min(20)))
+            .min(self.max);
+        cap.mul_f64(fastrand::f64())
+    }
+}
+
+/// A Vigil server and the session on it.
+#[derive(Debug, Clone)]
+pub struct Server {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncSummary {
+    pub sent: usize,
+    pub rejected: usize,
+    pub pulled: usize,
+}
+
+impl Server {
+    /// A client for the server at `base_url` (`http://host:port`).
+    pub fn new(base_url: &str, token: Option<String>) -> Result<Server, SyncError> {
+        let base = base_url.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(SyncError::Refused {
+                status: 0,
+                message: format!("server URL {base_url:?} must start with http:// or https://"),
+            });
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| SyncError::Offline(e.to_string()))?;
+        Ok(Server { http, base, token })
+    }
+
+    pub fn token(&self) -> Option<&str> {
+        self.token.as_deref()
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, SyncError> {
+        let request = match &self.token {
+            Some(t) => request.bearer_auth(t),
+            None => request,
+        };
+        let response = request
+            .send()
+            .await
+            .map_err(|e| SyncError::Offline(e.without_url().to_string()))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| SyncError::Offline(e.without_url().to_string()))?;
+        if status.is_server_error() {
+            return Err(SyncError::Server {
+                status: status.as_u16(),
+            });
+        }
+        if status == StatusCode::UNAUTHORIZED {
+            return Err(SyncError::Unauthorized(message_of(&bytes)));
+        }
+        if !status.is_success() {
+            return Err(SyncError::Refused {
+                status: status.as_u16(),
+                message: message_of(&bytes),
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| SyncError::Garbage(e.to_string()))
+    }
+
+    /// Creates an account.
+    pub async fn register(&self, username: &str, password: &str) -> Result<(), SyncError> {
+        let _: serde_json::Value = self
+            .send(
+                self.http
+                    .post(format!("{}/v1/auth/register", self.base))
+                    .json(&serde_json::json!({"username": username, "password": password})),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Logs in and keeps the token for the following calls.
+    pub async fn login(&mut self, username: &str, password: &str) -> Result<String, SyncError> {
+        #[derive(serde::Deserialize)]
+        struct Login {
+            token: String,
+        }
+        let login: Login = self
+            .send(
+                self.http
+                    .post(format!("{}/v1/auth/login", self.base))
+                    .json(&serde_json::json!({"username": username, "password": password})),
+            )
+            .await?;
+        self.token = Some(login.token.clone());
+        Ok(login.token)
+    }
+
+    async fn push(&self, reports: &[ReportSubmission]) -> Result<PushResponse, SyncError> {
+        let response: PushResponse = self
+            .send(
+                self.http
+                    .post(format!("{}/v1/sync/push", self.base))
+                    .json(&PushRequest {
+                        reports: reports.to_vec(),
+                    }),
+            )
+            .await?;
+        // One answer per report, in order, or the answer is not to be trusted.
+        let matches = response.results.len() == reports.len()
+            && response
+                .results
+                .iter()
+                .zip(reports)
+                .all(|(r, s)| r.id == s.id);
+        if !matches {
+            return Err(SyncError::Garbage(
+                "the push answer does not match the reports sent".into(),
+            ));
+        }
+        Ok(response)
+    }
+
+    async fn pull(&self, cursor: Option<Cursor>) -> Result<PullResponse, SyncError> {
+        let mut url = format!("{}/v1/sync/pull?limit={PULL_PAGE}", self.base);
+        if let Some(c) = cursor {
+            url.push_str(&format!("&cursor={}", c.encode()));
+        }
+        self.send(self.http.get(url)).await
+    }
+}
+
+fn message_of(bytes: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(bytes)
+        .ok()
+        .and_then(|v| v["message"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned())
+}
+
+/// Pushes every pending report, a batch at a time. On failure the batch stays pending with
+/// the reason ("not sent yet: ...").
+pub async fn push_outbox(store: &mut Store, server: &Server) -> Result<PushApplied, SyncError> {
+    let mut total = PushApplied::default();
+    loop {
+        let batch = store.pending(PUSH_BATCH)?;
+        if batch.is_empty() {
+            return Ok(total);
+        }
+        match server.push(&batch).await {
+            Ok(response) => {
+                let applied = store.apply_push(&response.results, Utc::now())?;
+                total.sent += applied.sent;
+                total.rejected += applied.rejected;
+            }
+            Err(error) => {
+                let ids: Vec<String> = batch.into_iter().map(|r| r.id).collect();
+                store.push_failed(&ids, &format!("not sent yet: {error}"))?;
+                return Err(error);
+            }
+        }
+    }
+}
+
+/// Pulls every change after the stored cursor; returns how many were applied.
+pub async fn pull_changes(store: &mut Store, server: &Server) -> Result<usize, SyncError> {
+    let mut pulled = 0;
+    loop {
+        let page = server.pull(store.cursor()?).await?;
+        pulled += page.changes.len();
+        store.apply_page(&page.changes, page.cursor)?;
+        if !page.has_more {
+            return Ok(pulled);
+        }
+    }
+}
+
+/// Pushes, then pulls; transient failures are retried with `backoff`.
+pub async fn sync(
+    store: &mut Store,
+    server: &Server,
+    backoff: Backoff,
+) -> Result<SyncSummary, SyncError> {
+    let mut attempt = 0;
+    loop {
+        let result = async {
+            let pushed = push_outbox(store, server).await?;
+            let pulled = pull_changes(store, server).await?;
+            Ok::<_, SyncError>(SyncSummary {
+                sent: pushed.sent,
+                rejected: pushed.rejected,
+                pulled,
+            })
+        }
+        .await;
+        match result {
+            Err(e) if e.is_transient() && attempt + 1 < backoff.attempts => {
+                let wait = backoff.delay(attempt);
+                tracing::info!(error = %e, retry_in = ?wait, "sync failed; retrying");
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}

@@ -1,0 +1,456 @@
+//! The client core against a real backend (embedded, on a free port): drafts, submit,
+//! sync, partial acceptance, retries that never duplicate, offline and broken servers,
+//! damaged store files and a full disk, and a sync killed at 50 random points.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+use chrono::{TimeDelta, Utc};
+use vigil_app::{
+    Backoff, DraftInput, OutboxState, Server, Session, Store, StoreError, SyncError,
+    store::OutboxItem, sync,
+};
+use vigil_backend::{
+    api::{ApiConfig, AppState, router},
+    db::Db,
+};
+use vigil_sync::{Limits, Location};
+
+/// An embedded backend on a free loopback port, for as long as this value lives.
+struct Backend {
+    url: String,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn backend_with(config: ApiConfig) -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_sqlite(dir.path()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = router(AppState::new(db, config));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Backend {
+        url: format!("http://{addr}"),
+        task,
+        _dir: dir,
+    }
+}
+
+async fn backend() -> Backend {
+    backend_with(ApiConfig::default()).await
+}
+
+async fn signed_in(b: &Backend, name: &str) -> Server {
+    let mut server = Server::new(&b.url, None).unwrap();
+    server
+        .register(name, "correct horse battery")
+        .await
+        .unwrap();
+    server.login(name, "correct horse battery").await.unwrap();
+    server
+}
+
+fn store(dir: &Path) -> Store {
+    Store::open(&dir.join("vigil.db")).unwrap()
+}
+
+fn input(lat: f64, lon: f64, text: &str) -> DraftInput {
+    DraftInput {
+        category: Some("theft".into()),
+        occurred_at: Some(
+            (Utc::now() - TimeDelta::hours(1))
+                .fixed_offset()
+                .to_rfc3339(),
+        ),
+        location: Some(Location {
+            lat,
+            lon,
+            accuracy_m: Some(15.0),
+        }),
+        place: None,
+        description: text.into(),
+    }
+}
+
+fn quick() -> Backoff {
+    Backoff {
+        base: Duration::from_millis(10),
+        max: Duration::from_millis(50),
+        attempts: 2,
+    }
+}
+
+/// Every incident on the server, as another member sees it after a full pull.
+async fn server_incidents(b: &Backend, who: &str) -> Vec<vigil_sync::Incident> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    let server = signed_in(b, who).await;
+    sync::pull_changes(&mut s, &server).await.unwrap();
+    s.incidents(1_000_000).unwrap()
+}
+
+#[tokio::test]
+async fn a_draft_is_submitted_synced_and_seen_by_neighbours() {
+    let b = backend().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    let server = signed_in(&b, "alice").await;
+
+    let draft = s.new_draft(DraftInput::default(), Utc::now()).unwrap();
+    // Autosave as the form is filled in.
+    let filled = input(43.6535, -79.384, "Bike taken from the rack");
+    s.save_draft(&draft.id, &filled, Utc::now()).unwrap();
+    assert_eq!(s.drafts().unwrap()[0].input, filled);
+
+    let queued = s.submit(&draft.id, Utc::now()).unwrap();
+    assert_eq!(queued.id, draft.id, "the report keeps the draft's id");
+    assert!(s.drafts().unwrap().is_empty());
+    let summary = sync::sync(&mut s, &server, quick()).await.unwrap();
+    assert_eq!(summary.sent, 1);
+    assert!(summary.pulled >= 1, "its own report comes back in the pull");
+    let outbox = s.outbox(None).unwrap();
+    assert_eq!(outbox[0].state, OutboxState::Sent);
+
+    let seen = server_incidents(&b, "bob").await;
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].id.to_string(), draft.id);
+    assert_eq!(seen[0].description, "Bike taken from the rack");
+    let centre = Location {
+        lat: 43.6535,
+        lon: -79.384,
+        accuracy_m: None,
+    };
+    let near = s.incidents_near(&centre, 100.0, 10).unwrap();
+    assert_eq!(near.len(), 1);
+    assert_eq!(near[0].0, 0.0);
+}
+
+#[tokio::test]
+async fn drafts_that_break_a_rule_stay_drafts_with_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    let mut no_place = input(43.6, -79.4, "x");
+    no_place.location = None;
+    let d = s.new_draft(no_place, Utc::now()).unwrap();
+    let err = s.submit(&d.id, Utc::now()).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Invalid { field, .. } if field == "location"),
+        "{err}"
+    );
+    let mut bad = input(43.6, -79.4, "x");
+    bad.category = Some("arson".into());
+    s.save_draft(&d.id, &bad, Utc::now()).unwrap();
+    let err = s.submit(&d.id, Utc::now()).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Invalid { field, .. } if field == "category"),
+        "{err}"
+    );
+    assert_eq!(s.drafts().unwrap().len(), 1, "still a draft");
+    assert!(s.outbox(None).unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn reports_the_server_refuses_come_back_as_drafts_with_its_reason() {
+    // This server only takes reports of the last day; the device's rules allow a year.
+    let b = backend_with(ApiConfig {
+        limits: Limits {
+            max_age: TimeDelta::days(1),
+            ..Limits::default()
+        },
+        ..ApiConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    let server = signed_in(&b, "alice").await;
+    let ok = s
+        .new_draft(input(43.6, -79.4, "today"), Utc::now())
+        .unwrap();
+    let mut old = input(43.6, -79.4, "last week");
+    old.occurred_at = Some(
+        (Utc::now() - TimeDelta::days(7))
+            .fixed_offset()
+            .to_rfc3339(),
+    );
+    let old = s.new_draft(old, Utc::now()).unwrap();
+    s.submit(&ok.id, Utc::now()).unwrap();
+    s.submit(&old.id, Utc::now()).unwrap();
+
+    let summary = sync::sync(&mut s, &server, quick()).await.unwrap();
+    assert_eq!((summary.sent, summary.rejected), (1, 1));
+    let drafts = s.drafts().unwrap();
+    assert_eq!(drafts.len(), 1);
+    assert_eq!(drafts[0].id, old.id);
+    let (field, reason) = drafts[0].rejected.clone().unwrap();
+    assert_eq!(field, "occurred_at");
+    assert!(!reason.is_empty());
+    assert_eq!(
+        s.outbox(None).unwrap().len(),
+        1,
+        "only the accepted one is in the outbox"
+    );
+}
+
+#[tokio::test]
+async fn a_retry_after_a_lost_answer_never_makes_a_second_report() {
+    let b = backend().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    let server = signed_in(&b, "alice").await;
+    for i in 0..3 {
+        let d = s
+            .new_draft(input(43.6 + f64::from(i) * 0.001, -79.4, "x"), Utc::now())
+            .unwrap();
+        s.submit(&d.id, Utc::now()).unwrap();
+    }
+    sync::push_outbox(&mut s, &server).await.unwrap();
+    // The answer was lost (the app died before writing it): everything is pending again.
+    s.connection()
+        .execute("UPDATE outbox SET state = 'pending'", [])
+        .unwrap();
+    let again = sync::push_outbox(&mut s, &server).await.unwrap();
+    assert_eq!(
+        again.sent, 3,
+        "the server answers duplicate; the outbox empties"
+    );
+    assert_eq!(server_incidents(&b, "bob").await.len(), 3);
+}
+
+#[tokio::test]
+async fn offline_drafting_works_and_the_next_sync_delivers() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    // Nothing listens on this port.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let offline = Server::new(&format!("http://{closed}"), Some("t".into())).unwrap();
+    let d = s
+        .new_draft(input(43.6, -79.4, "offline"), Utc::now())
+        .unwrap();
+    s.submit(&d.id, Utc::now()).unwrap();
+    let err = sync::sync(&mut s, &offline, quick()).await.unwrap_err();
+    assert!(matches!(err, SyncError::Offline(_)), "{err}");
+    let pending: Vec<OutboxItem> = s.outbox(Some(OutboxState::Pending)).unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].attempts, 2);
+    assert!(
+        pending[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .starts_with("not sent yet"),
+        "{:?}",
+        pending[0].last_error
+    );
+
+    let b = backend().await;
+    let server = signed_in(&b, "alice").await;
+    sync::sync(&mut s, &server, quick()).await.unwrap();
+    assert!(s.outbox(Some(OutboxState::Pending)).unwrap().is_empty());
+    assert_eq!(server_incidents(&b, "bob").await.len(), 1);
+}
+
+/// A server that answers 503, then garbage, then a push answer for other ids.
+async fn broken_server() -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+    let calls = Arc::new(AtomicUsize::new(0));
+    let app = axum::Router::new().route(
+        "/v1/sync/push",
+        axum::routing::post(move || {
+            let calls = calls.clone();
+            async move {
+                match calls.fetch_add(1, Ordering::SeqCst) {
+                    0 => (
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        "busy".to_owned(),
+                    ),
+                    1 => (
+                        axum::http::StatusCode::OK,
+                        "<html>proxy login</html>".to_owned(),
+                    ),
+                    _ => (
+                        axum::http::StatusCode::OK,
+                        r#"{"results":[{"id":"someone-else","outcome":"accepted"}]}"#.to_owned(),
+                    ),
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (addr, task)
+}
+
+#[tokio::test]
+async fn a_server_answering_5xx_or_garbage_leaves_reports_not_sent_yet() {
+    let (addr, task) = broken_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    let server = Server::new(&format!("http://{addr}"), Some("t".into())).unwrap();
+    let d = s.new_draft(input(43.6, -79.4, "x"), Utc::now()).unwrap();
+    s.submit(&d.id, Utc::now()).unwrap();
+    for expected in ["503", "not Vigil's API", "does not match"] {
+        let err = sync::push_outbox(&mut s, &server).await.unwrap_err();
+        assert!(err.is_transient(), "{err}");
+        assert!(
+            err.to_string().contains(expected) || format!("{err:?}").contains(expected),
+            "{err}"
+        );
+    }
+    let pending = s.outbox(Some(OutboxState::Pending)).unwrap();
+    assert_eq!(pending.len(), 1, "never marked sent on a bad answer");
+    assert_eq!(pending[0].attempts, 3);
+    task.abort();
+}
+
+#[test]
+fn a_damaged_store_is_copied_aside_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vigil.db");
+    std::fs::write(&path, b"this is not a database, but someone's only copy").unwrap();
+    let err = Store::open(&path).unwrap_err();
+    let StoreError::Corrupt { backup, .. } = &err else {
+        panic!("expected Corrupt, got {err}");
+    };
+    assert_eq!(
+        std::fs::read(backup).unwrap(),
+        b"this is not a database, but someone's only copy"
+    );
+    assert!(err.to_string().contains(backup));
+}
+
+#[test]
+fn a_store_from_a_newer_vigil_is_not_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vigil.db");
+    drop(Store::open(&path).unwrap());
+    set_schema_version(&path, 99);
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::TooNew { found: 99, .. }), "{err}");
+    assert!(err.to_string().contains("update Vigil"));
+}
+
+/// Marks the store as written by schema `version`.
+fn set_schema_version(path: &Path, version: i64) {
+    let s = Store::open(path).unwrap();
+    s.connection()
+        .pragma_update(None, "user_version", version)
+        .unwrap();
+}
+
+#[test]
+fn a_full_disk_keeps_what_was_saved_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path());
+    let first = s
+        .new_draft(input(43.6, -79.4, "saved"), Utc::now())
+        .unwrap();
+    // Cap the file at its current size: the next growth fails as a full disk would.
+    let pages: i64 = s
+        .connection()
+        .pragma_query_value(None, "page_count", |r| r.get(0))
+        .unwrap();
+    s.connection()
+        .pragma_update(None, "max_page_count", pages)
+        .unwrap();
+    let big = input(43.6, -79.4, &"x".repeat(1_900));
+    let mut failed = None;
+    for _ in 0..200 {
+        if let Err(e) = s.new_draft(big.clone(), Utc::now()) {
+            failed = Some(e);
+            break;
+        }
+    }
+    let err = failed.expect("the store never filled up");
+    assert!(matches!(err, StoreError::DiskFull), "{err}");
+    assert!(err.to_string().contains("still on screen"));
+    assert_eq!(s.draft(&first.id).unwrap().input.description, "saved");
+}
+
+fn client_dir_with_session(b: &Backend, token: &str) -> PathBuf {
+    let dir = tempfile::tempdir().unwrap().keep();
+    Session {
+        server: b.url.clone(),
+        username: "alice".into(),
+        token: token.into(),
+    }
+    .save(&dir)
+    .unwrap();
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_killed_at_50_random_points_delivers_every_report_exactly_once() {
+    let b = backend().await;
+    let server = signed_in(&b, "alice").await;
+    let dir = client_dir_with_session(&b, server.token().unwrap());
+    let total = 1_500;
+    {
+        let mut s = store(&dir);
+        for i in 0..total {
+            let lat = 43.6 + f64::from(i % 100) * 0.0005;
+            let lon = -79.4 + f64::from(i / 100) * 0.0005;
+            let d = s
+                .new_draft(input(lat, lon, &format!("report {i}")), Utc::now())
+                .unwrap();
+            s.submit(&d.id, Utc::now()).unwrap();
+        }
+    }
+    let exe = env!("CARGO_BIN_EXE_vigil-client");
+    for _ in 0..50 {
+        let mut child = Command::new(exe)
+            .args([
+                "--data-dir",
+                dir.to_str().unwrap(),
+                "sync",
+                "--attempts",
+                "1",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Mostly early in the process's life, where the pushes happen.
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(5..250))).await;
+        let _ = child.kill(); // SIGKILL, wherever it is
+        let _ = child.wait();
+    }
+    let status = Command::new(exe)
+        .args(["--data-dir", dir.to_str().unwrap(), "sync"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let s = store(&dir);
+    assert!(
+        s.outbox(Some(OutboxState::Pending)).unwrap().is_empty(),
+        "the outbox emptied"
+    );
+    assert_eq!(
+        s.outbox(Some(OutboxState::Sent)).unwrap().len(),
+        total as usize
+    );
+    let on_server = server_incidents(&b, "bob").await;
+    assert_eq!(on_server.len(), total as usize, "every report exactly once");
+    let _ = std::fs::remove_dir_all(&dir);
+}
