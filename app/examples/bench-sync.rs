@@ -17,7 +17,7 @@ async fn main() -> anyhow::Result<()> {
         anyhow::bail!("usage: bench-sync <server URL> <reports>");
     };
     let reports: u32 = reports.parse()?;
-    let user = format!("bench{}", uuid::Uuid::now_v7().simple());
+    let user = format!("bench{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
     let mut server = Server::new(&url, None)?;
     server.register(&user, "bench password 1234").await?;
     server.login(&user, "bench password 1234").await?;
