@@ -454,3 +454,46 @@ async fn a_sync_killed_at_50_random_points_delivers_every_report_exactly_once() 
     assert_eq!(on_server.len(), total as usize, "every report exactly once");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn pages_apply_status_changes_and_tombstones_and_only_move_forward() {
+    use vigil_sync::{Change, Cursor, Incident, IncidentId, Source, Status};
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    let id = IncidentId(uuid::Uuid::now_v7());
+    let incident = Incident {
+        id,
+        source: Source::UserReport,
+        category: vigil_sync::Category::Theft,
+        occurred_at: Utc::now().fixed_offset(),
+        reported_at: Utc::now(),
+        location: Location {
+            lat: 43.6,
+            lon: -79.4,
+            accuracy_m: None,
+        },
+        place: None,
+        description: "x".into(),
+        status: Status::Unverified,
+        version: 1,
+    };
+    let upsert = Change::Upsert {
+        incident: incident.clone(),
+    };
+    let verified = Change::Status {
+        id,
+        status: Status::Verified,
+        version: 2,
+    };
+    s.apply_page(&[upsert.clone(), verified], Cursor::after(2))
+        .unwrap();
+    // The same page again, and an old version: nothing moves back.
+    s.apply_page(&[upsert], Cursor::after(2)).unwrap();
+    let held = s.incidents(10).unwrap();
+    assert_eq!((held[0].status, held[0].version), (Status::Verified, 2));
+    assert_eq!(s.cursor().unwrap(), Some(Cursor::after(2)));
+    s.apply_page(&[Change::Tombstone { id }], Cursor::after(3))
+        .unwrap();
+    assert!(s.incidents(10).unwrap().is_empty());
+    assert_eq!(s.cursor().unwrap(), Some(Cursor::after(3)));
+}
