@@ -17,5 +17,6 @@ pub mod events;
 pub mod import;
 pub mod log;
 pub mod relay;
+pub mod rounds;
 pub mod serve;
 pub mod speed;

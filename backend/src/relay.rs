@@ -18,6 +18,7 @@ use crate::{
     db::{Db, StoreError},
     events::{EVENT_VERSION, IncidentEvent},
     log::{EventLog, LogError, Record},
+    rounds::{Rounds, stopped_during},
 };
 
 /// Why a relay round failed.
@@ -105,25 +106,23 @@ impl Relay {
     /// `idle` when there is none; failures are logged and retried with backoff.
     pub async fn run(self, idle: Duration, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut backoff = idle;
+        let mut rounds = Rounds::new(
+            "relay",
+            idle,
+            Duration::from_secs(30),
+            self.metrics.relay_failures.clone(),
+        );
         loop {
-            let wait = match self.run_once().await {
-                Ok(0) => idle,
-                Ok(n) => {
+            let result = self.run_once().await.map(|n| {
+                if n > 0 {
                     tracing::debug!(published = n, "relay published");
-                    backoff = idle;
                     Duration::ZERO
+                } else {
+                    idle
                 }
-                Err(error) => {
-                    self.metrics.relay_failures.inc();
-                    tracing::warn!(%error, retry_in = ?backoff, "relay round failed");
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
-                    backoff
-                }
-            };
-            tokio::select! {
-                () = &mut shutdown => return,
-                () = tokio::time::sleep(wait) => {}
+            });
+            if stopped_during(rounds.wait_after(result), shutdown.as_mut()).await {
+                return;
             }
         }
     }

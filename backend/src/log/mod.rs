@@ -92,6 +92,9 @@ pub enum LogConsumer {
         group: String,
         /// The next offset to read, per partition.
         next: Vec<u64>,
+        /// What the group has committed, per partition (kept here so a commit does not
+        /// read the offsets file first).
+        committed: Vec<u64>,
     },
     Kafka(KafkaConsumer),
 }
@@ -99,14 +102,16 @@ pub enum LogConsumer {
 impl LogConsumer {
     /// A member of `group` on the embedded topic `log`.
     pub fn file(log: FileLog, group: &str, start: Start) -> Result<LogConsumer, LogError> {
+        let committed = log.committed(group)?;
         let next = match start {
-            Start::Committed => log.committed(group)?,
+            Start::Committed => committed.clone(),
             Start::Beginning => vec![0; log.partitions() as usize],
         };
         Ok(LogConsumer::File {
             log,
             group: group.to_owned(),
             next,
+            committed,
         })
     }
 
@@ -139,15 +144,19 @@ impl LogConsumer {
     }
 
     /// Durably records that everything up to and including `done` is processed.
-    pub async fn commit(&self, done: &[Delivered]) -> Result<(), LogError> {
+    pub async fn commit(&mut self, done: &[Delivered]) -> Result<(), LogError> {
         match self {
-            LogConsumer::File { log, group, .. } => {
-                let mut offsets = log.committed(group)?;
+            LogConsumer::File {
+                log,
+                group,
+                committed,
+                ..
+            } => {
                 for d in done {
-                    let o = &mut offsets[d.partition as usize];
+                    let o = &mut committed[d.partition as usize];
                     *o = (*o).max(d.offset + 1);
                 }
-                let (log, group) = (log.clone(), group.clone());
+                let (log, group, offsets) = (log.clone(), group.clone(), committed.clone());
                 tokio::task::spawn_blocking(move || log.commit(&group, &offsets))
                     .await
                     .map_err(|e| LogError::Corrupt(e.to_string()))?

@@ -25,6 +25,7 @@ use crate::{
     api::metrics::PipelineMetrics,
     events::IncidentEvent,
     log::{EventLog, LogConsumer, LogError, Record},
+    rounds::{Rounds, stopped_during},
 };
 use redis::{RedisViewError, RedisViews};
 use views::{Applied, Seen, Views};
@@ -314,23 +315,17 @@ impl Speed {
     /// Consumes until `shutdown` completes; failures are logged and retried with backoff.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut backoff = self.options.idle;
+        let mut rounds = Rounds::new(
+            "speed",
+            self.options.idle,
+            Duration::from_secs(10),
+            self.metrics.speed_failures.clone(),
+        );
         loop {
-            let wait = match self.run_once().await {
-                Ok(_) => {
-                    backoff = self.options.idle;
-                    Duration::ZERO
-                }
-                Err(error) => {
-                    self.metrics.speed_failures.inc();
-                    tracing::warn!(%error, retry_in = ?backoff, "speed layer round failed");
-                    backoff = (backoff * 2).min(Duration::from_secs(10));
-                    backoff
-                }
-            };
-            tokio::select! {
-                () = &mut shutdown => return,
-                () = tokio::time::sleep(wait) => {}
+            // `poll` itself waits up to `idle` when there is nothing new.
+            let result = self.run_once().await.map(|_| Duration::ZERO);
+            if stopped_during(rounds.wait_after(result), shutdown.as_mut()).await {
+                return;
             }
         }
     }
