@@ -2,9 +2,11 @@
 //!
 //! - [`store`]: the offline SQLite store (drafts, outbox, cached incidents and their
 //!   cursor, watch areas, alerts, settings).
+//! - [`edits`]: edits of submitted reports, queued offline.
 //! - [`sync`]: the sync client (push the outbox, pull changes, backoff with jitter).
 //! - [`session`]: the signed-in account.
 
+pub mod edits;
 pub mod session;
 pub mod store;
 pub mod sync;
@@ -12,6 +14,7 @@ pub mod sync;
 use serde::Serialize;
 use vigil_sync::Category;
 
+pub use edits::{EditItem, EditState, EditsApplied};
 pub use session::Session;
 pub use store::{Draft, DraftInput, OutboxItem, OutboxState, Store, StoreError};
 pub use sync::{Backoff, Server, SyncError, SyncSummary};

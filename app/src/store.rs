@@ -18,7 +18,10 @@ use vigil_sync::{
 };
 
 /// The migrations, in order; the schema version is their count.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/client/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/client/0001_initial.sql"),
+    include_str!("../../migrations/client/0002_edits.sql"),
+];
 
 /// Why the store refused.
 #[derive(Debug, thiserror::Error)]
@@ -144,11 +147,11 @@ pub struct PushApplied {
 /// The store.
 #[derive(Debug)]
 pub struct Store {
-    conn: Connection,
-    path: PathBuf,
+    pub(crate) conn: Connection,
+    pub(crate) path: PathBuf,
 }
 
-fn now_ms(now: DateTime<Utc>) -> i64 {
+pub(crate) fn now_ms(now: DateTime<Utc>) -> i64 {
     now.timestamp_millis()
 }
 
@@ -343,35 +346,8 @@ impl Store {
     /// transaction. A draft that fails a rule stays a draft; the error names the field.
     pub fn submit(&mut self, id: &str, now: DateTime<Utc>) -> Result<OutboxItem, StoreError> {
         let draft = self.draft(id)?;
-        let missing = |field: &str, what: &str| StoreError::Invalid {
-            field: field.to_owned(),
-            reason: format!("is missing: {what}"),
-        };
-        let report = ReportSubmission {
-            id: draft.id.clone(),
-            category: draft
-                .input
-                .category
-                .clone()
-                .ok_or_else(|| missing("category", "choose what happened"))?,
-            occurred_at: draft
-                .input
-                .occurred_at
-                .clone()
-                .ok_or_else(|| missing("occurred_at", "say when it happened"))?,
-            location: draft
-                .input
-                .location
-                .ok_or_else(|| missing("location", "say where it happened"))?,
-            place: draft.input.place.clone(),
-            description: draft.input.description.clone(),
-        };
-        // The same rules as the server, so most mistakes are caught offline.
-        report.validate(now, &Limits::default())?;
-        let body = serde_json::to_string(&report).map_err(|e| StoreError::Invalid {
-            field: "report".into(),
-            reason: e.to_string(),
-        })?;
+        let report = checked_submission(&draft.id, &draft.input, now)?;
+        let body = to_json(&report)?;
         let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT INTO outbox (id, body, state, queued_at) VALUES (?1, ?2, 'pending', ?3)",
@@ -464,9 +440,24 @@ impl Store {
                         )
                         .optional()?;
                     let Some(body) = body else { continue };
-                    let Ok(report) = serde_json::from_str::<ReportSubmission>(&body) else {
+                    // Edits made while it waited are not lost: the draft takes the newest.
+                    let newest: Option<String> = tx
+                        .query_row(
+                            "SELECT body FROM edits WHERE report_id = ?1 AND state = 'pending'
+                             ORDER BY queued_at DESC, edit_id DESC LIMIT 1",
+                            [&r.id],
+                            |row| row.get(0),
+                        )
+                        .optional()?;
+                    let Ok(report) =
+                        serde_json::from_str::<ReportSubmission>(newest.as_ref().unwrap_or(&body))
+                    else {
                         continue;
                     };
+                    tx.execute(
+                        "DELETE FROM edits WHERE report_id = ?1 AND state = 'pending'",
+                        [&r.id],
+                    )?;
                     tx.execute(
                         "INSERT INTO drafts (id, category, occurred_at, lat, lon, accuracy_m, place,
                             description, updated_at, rejected_field, rejected_reason)
@@ -704,6 +695,57 @@ impl Store {
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+/// The report a complete draft input makes, checked with the server's rules so most
+/// mistakes are caught offline. The error names the missing or wrong field.
+pub(crate) fn checked_submission(
+    id: &str,
+    input: &DraftInput,
+    now: DateTime<Utc>,
+) -> Result<ReportSubmission, StoreError> {
+    let missing = |field: &str, what: &str| StoreError::Invalid {
+        field: field.to_owned(),
+        reason: format!("is missing: {what}"),
+    };
+    let report = ReportSubmission {
+        id: id.to_owned(),
+        category: input
+            .category
+            .clone()
+            .ok_or_else(|| missing("category", "choose what happened"))?,
+        occurred_at: input
+            .occurred_at
+            .clone()
+            .ok_or_else(|| missing("occurred_at", "say when it happened"))?,
+        location: input
+            .location
+            .ok_or_else(|| missing("location", "say where it happened"))?,
+        place: input.place.clone(),
+        description: input.description.clone(),
+    };
+    report.validate(now, &Limits::default())?;
+    Ok(report)
+}
+
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Invalid {
+        field: "report".into(),
+        reason: e.to_string(),
+    })
+}
+
+impl DraftInput {
+    /// The fields of a submitted report, to edit them.
+    pub fn from_submission(report: &ReportSubmission) -> DraftInput {
+        DraftInput {
+            category: Some(report.category.clone()),
+            occurred_at: Some(report.occurred_at.clone()),
+            location: Some(report.location),
+            place: report.place.clone(),
+            description: report.description.clone(),
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! The sync client: pushes the outbox, pulls changes, and retries with backoff.
+//! The sync client: pushes the outbox and then edits of sent reports, pulls changes, and
+//! retries with backoff.
 //!
 //! Every step is safe to interrupt. A report is marked sent only after the server has
 //! answered for it; killed before that, the next sync pushes it again and the server
@@ -10,9 +11,15 @@ use std::time::Duration;
 use chrono::Utc;
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
-use vigil_sync::{Cursor, PullResponse, PushRequest, PushResponse, ReportSubmission};
+use vigil_sync::{
+    Cursor, EditRequest, EditResponse, PullResponse, PushRequest, PushResponse, ReportEdit,
+    ReportSubmission,
+};
 
-use crate::store::{PushApplied, Store, StoreError};
+use crate::{
+    edits::EditsApplied,
+    store::{PushApplied, Store, StoreError},
+};
 
 /// Reports per push (the server's limit).
 pub const PUSH_BATCH: usize = 500;
@@ -89,6 +96,8 @@ pub struct Server {
 pub struct SyncSummary {
     pub sent: usize,
     pub rejected: usize,
+    /// What happened to the edits of submitted reports.
+    pub edits: EditsApplied,
     pub pulled: usize,
 }
 
@@ -202,6 +211,30 @@ impl Server {
         Ok(response)
     }
 
+    async fn edits(&self, edits: &[ReportEdit]) -> Result<EditResponse, SyncError> {
+        let response: EditResponse = self
+            .send(
+                self.http
+                    .post(format!("{}/v1/sync/edits", self.base))
+                    .json(&EditRequest {
+                        edits: edits.to_vec(),
+                    }),
+            )
+            .await?;
+        let matches = response.results.len() == edits.len()
+            && response
+                .results
+                .iter()
+                .zip(edits)
+                .all(|(r, e)| r.edit_id == e.edit_id);
+        if !matches {
+            return Err(SyncError::Garbage(
+                "the edits answer does not match the edits sent".into(),
+            ));
+        }
+        Ok(response)
+    }
+
     async fn pull(&self, cursor: Option<Cursor>) -> Result<PullResponse, SyncError> {
         let mut url = format!("{}/v1/sync/pull?limit={PULL_PAGE}", self.base);
         if let Some(c) = cursor {
@@ -242,6 +275,31 @@ pub async fn push_outbox(store: &mut Store, server: &Server) -> Result<PushAppli
     }
 }
 
+/// Sends every pending edit, a batch at a time, after the reports they edit have been
+/// pushed. On failure the batch stays pending with the reason.
+pub async fn push_edits(store: &mut Store, server: &Server) -> Result<EditsApplied, SyncError> {
+    let mut total = EditsApplied::default();
+    loop {
+        let batch = store.pending_edits(PUSH_BATCH)?;
+        if batch.is_empty() {
+            return Ok(total);
+        }
+        match server.edits(&batch).await {
+            Ok(response) => {
+                let applied = store.apply_edit_results(&response.results, Utc::now())?;
+                total.applied += applied.applied;
+                total.kept += applied.kept;
+                total.rejected += applied.rejected;
+            }
+            Err(error) => {
+                let ids: Vec<String> = batch.into_iter().map(|e| e.edit_id).collect();
+                store.edits_failed(&ids, &format!("not sent yet: {error}"))?;
+                return Err(error);
+            }
+        }
+    }
+}
+
 /// Pulls every change after the stored cursor; returns how many were applied.
 pub async fn pull_changes(store: &mut Store, server: &Server) -> Result<usize, SyncError> {
     let mut pulled = 0;
@@ -255,7 +313,7 @@ pub async fn pull_changes(store: &mut Store, server: &Server) -> Result<usize, S
     }
 }
 
-/// Pushes, then pulls; transient failures are retried with `backoff`.
+/// Pushes reports, then edits, then pulls; transient failures are retried with `backoff`.
 pub async fn sync(
     store: &mut Store,
     server: &Server,
@@ -265,10 +323,12 @@ pub async fn sync(
     loop {
         let result = async {
             let pushed = push_outbox(store, server).await?;
+            let edits = push_edits(store, server).await?;
             let pulled = pull_changes(store, server).await?;
             Ok::<_, SyncError>(SyncSummary {
                 sent: pushed.sent,
                 rejected: pushed.rejected,
+                edits,
                 pulled,
             })
         }

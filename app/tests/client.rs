@@ -2,6 +2,8 @@
 //! sync, partial acceptance, retries that never duplicate, offline and broken servers,
 //! damaged store files and a full disk, and a sync killed at 50 random points.
 
+mod common;
+
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
@@ -10,58 +12,13 @@ use std::{
 };
 
 use chrono::{TimeDelta, Utc};
+use common::{Backend, backend, backend_with, signed_in};
 use vigil_app::{
-    Backoff, DraftInput, OutboxState, Server, Session, Store, StoreError, SyncError,
+    Backoff, DraftInput, EditState, OutboxState, Server, Session, Store, StoreError, SyncError,
     store::OutboxItem, sync,
 };
-use vigil_backend::{
-    api::{ApiConfig, AppState, router},
-    db::Db,
-};
-use vigil_sync::{Limits, Location};
-
-/// An embedded backend on a free loopback port, for as long as this value lives.
-struct Backend {
-    url: String,
-    task: tokio::task::JoinHandle<()>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn backend_with(config: ApiConfig) -> Backend {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open_sqlite(dir.path()).await.unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = router(AppState::new(db, config));
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Backend {
-        url: format!("http://{addr}"),
-        task,
-        _dir: dir,
-    }
-}
-
-async fn backend() -> Backend {
-    backend_with(ApiConfig::default()).await
-}
-
-async fn signed_in(b: &Backend, name: &str) -> Server {
-    let mut server = Server::new(&b.url, None).unwrap();
-    server
-        .register(name, "correct horse battery")
-        .await
-        .unwrap();
-    server.login(name, "correct horse battery").await.unwrap();
-    server
-}
+use vigil_backend::api::ApiConfig;
+use vigil_sync::{Limits, Location, Status};
 
 fn store(dir: &Path) -> Store {
     Store::open(&dir.join("vigil.db")).unwrap()
@@ -162,9 +119,9 @@ async fn drafts_that_break_a_rule_stay_drafts_with_the_field() {
     assert!(s.outbox(None).unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn reports_the_server_refuses_come_back_as_drafts_with_its_reason() {
-    // This server only takes reports of the last day; the device's rules allow a year.
+/// A server that only takes reports of the last day (the device's rules allow a year), a
+/// client store and a signed-in user.
+async fn strict_backend() -> (Backend, tempfile::TempDir, Store, Server) {
     let b = backend_with(ApiConfig {
         limits: Limits {
             max_age: TimeDelta::days(1),
@@ -174,9 +131,14 @@ async fn reports_the_server_refuses_come_back_as_drafts_with_its_reason() {
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let mut s = store(dir.path());
+    let s = store(dir.path());
     let server = signed_in(&b, "alice").await;
-    let ok = s
+    (b, dir, s, server)
+}
+
+/// Submits a report of today and one of last week; returns their drafts.
+fn submit_today_and_last_week(s: &mut Store) -> (vigil_app::Draft, vigil_app::Draft) {
+    let fresh = s
         .new_draft(input(43.6, -79.4, "today"), Utc::now())
         .unwrap();
     let mut old = input(43.6, -79.4, "last week");
@@ -186,8 +148,15 @@ async fn reports_the_server_refuses_come_back_as_drafts_with_its_reason() {
             .to_rfc3339(),
     );
     let old = s.new_draft(old, Utc::now()).unwrap();
-    s.submit(&ok.id, Utc::now()).unwrap();
+    s.submit(&fresh.id, Utc::now()).unwrap();
     s.submit(&old.id, Utc::now()).unwrap();
+    (fresh, old)
+}
+
+#[tokio::test]
+async fn reports_the_server_refuses_come_back_as_drafts_with_its_reason() {
+    let (_b, _dir, mut s, server) = strict_backend().await;
+    let (_ok, old) = submit_today_and_last_week(&mut s);
 
     let summary = sync::sync(&mut s, &server, quick()).await.unwrap();
     assert_eq!((summary.sent, summary.rejected), (1, 1));
@@ -227,6 +196,100 @@ async fn a_retry_after_a_lost_answer_never_makes_a_second_report() {
         "the server answers duplicate; the outbox empties"
     );
     assert_eq!(server_incidents(&b, "bob").await.len(), 3);
+}
+
+#[tokio::test]
+async fn edits_show_until_moderation_and_are_kept_for_moderators_after() {
+    let b = backend().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    let server = signed_in(&b, "alice").await;
+    let d = s
+        .new_draft(input(43.6535, -79.384, "Bike taken"), Utc::now())
+        .unwrap();
+    s.submit(&d.id, Utc::now()).unwrap();
+    sync::sync(&mut s, &server, quick()).await.unwrap();
+
+    // Before moderation: the edit becomes version 2, for everyone.
+    let mut changed = DraftInput::from_submission(&s.current_report(&d.id).unwrap());
+    changed.description = "Bike taken; the lock was cut".into();
+    let edit = s.edit_report(&d.id, &changed, Utc::now()).unwrap();
+    assert_eq!(edit.state, EditState::Pending);
+    assert_eq!(edit.base_version, 1);
+    assert!(edit.note.is_none());
+    let summary = sync::sync(&mut s, &server, quick()).await.unwrap();
+    assert_eq!(summary.edits.applied, 1, "{summary:?}");
+    assert_eq!(s.edits(Some(&d.id)).unwrap()[0].version, Some(2));
+    let seen = server_incidents(&b, "bob").await;
+    assert_eq!(seen[0].description, "Bike taken; the lock was cut");
+    assert_eq!(seen[0].version, 2);
+
+    // Moderators verify it; the device learns on its next pull.
+    b.db.set_status(&d.id, Status::Verified, Utc::now().timestamp_millis())
+        .await
+        .unwrap();
+    sync::sync(&mut s, &server, quick()).await.unwrap();
+    assert_eq!(s.incidents(10).unwrap()[0].status, Status::Verified);
+
+    // After moderation: the device warns, and the server keeps the edit aside.
+    let mut late = changed.clone();
+    late.description = "It was a red bike".into();
+    let edit = s.edit_report(&d.id, &late, Utc::now()).unwrap();
+    assert!(edit.note.unwrap().contains("kept for them"));
+    let summary = sync::sync(&mut s, &server, quick()).await.unwrap();
+    assert_eq!(summary.edits.kept, 1, "{summary:?}");
+    let edits = s.edits(Some(&d.id)).unwrap();
+    assert_eq!(
+        edits.iter().map(|e| e.state).collect::<Vec<_>>(),
+        vec![EditState::Applied, EditState::KeptAsRevision]
+    );
+    let seen = server_incidents(&b, "carol").await;
+    assert_eq!(seen[0].description, "Bike taken; the lock was cut");
+    assert_eq!(seen[0].status, Status::Verified);
+    let kept = b.db.kept_revisions(&d.id).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert!(kept[0].1.contains("It was a red bike"));
+
+    // A bad edit is refused on the device, naming the field; nothing is queued.
+    let mut bad = late.clone();
+    bad.location = Some(Location {
+        lat: 95.0,
+        lon: -79.4,
+        accuracy_m: None,
+    });
+    let err = s.edit_report(&d.id, &bad, Utc::now()).unwrap_err();
+    assert!(
+        matches!(&err, StoreError::Invalid { field, .. } if field == "location.lat"),
+        "{err}"
+    );
+    assert_eq!(s.edits(Some(&d.id)).unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn an_edit_made_offline_follows_its_report_and_a_refused_report_keeps_it() {
+    let (b, _dir, mut s, server) = strict_backend().await;
+    let (fresh, old) = submit_today_and_last_week(&mut s);
+    // Both edited before anything was sent.
+    for id in [&fresh.id, &old.id] {
+        let mut i = DraftInput::from_submission(&s.current_report(id).unwrap());
+        i.description.push_str(" (edited)");
+        s.edit_report(id, &i, Utc::now()).unwrap();
+    }
+    let summary = sync::sync(&mut s, &server, quick()).await.unwrap();
+    assert_eq!((summary.sent, summary.rejected), (1, 1));
+    assert_eq!(summary.edits.applied, 1, "{summary:?}");
+    assert_eq!(
+        summary.edits.rejected, 0,
+        "the refused report's edit was not sent"
+    );
+    let seen = server_incidents(&b, "bob").await;
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].description, "today (edited)");
+    // The refused report is a draft again, holding the edit.
+    let drafts = s.drafts().unwrap();
+    assert_eq!(drafts.len(), 1);
+    assert_eq!(drafts[0].input.description, "last week (edited)");
+    assert!(s.edits(Some(&old.id)).unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -395,7 +458,7 @@ fn client_dir_with_session(b: &Backend, token: &str) -> PathBuf {
         username: "alice".into(),
         token: token.into(),
     }
-    .save(&dir)
+    .save_without_keyring(&dir)
     .unwrap();
     dir
 }

@@ -10,7 +10,7 @@
 //!   name the field and say what to do.
 //! - [`cell`]: H3 area cells used for aggregation and as partition keys.
 //! - [`conflict`]: who wins when a device's copy and the server's differ.
-//! - [`protocol`]: sync protocol v1 messages (push, pull, cursors).
+//! - [`protocol`]: sync protocol v1 messages (push, edits, pull, cursors).
 
 pub mod category;
 pub mod cell;
@@ -23,7 +23,7 @@ pub use category::Category;
 pub use cell::{AreaCell, CELL_RESOLUTION};
 pub use incident::{Incident, IncidentId, Location, Report, ReportSubmission, Source, Status};
 pub use protocol::{
-    Change, Cursor, PROTOCOL_VERSION, PullResponse, PushOutcome, PushRequest, PushResponse,
-    PushResult,
+    Change, Cursor, EditOutcome, EditRequest, EditResponse, EditResult, PROTOCOL_VERSION,
+    PullResponse, PushOutcome, PushRequest, PushResponse, PushResult, ReportEdit,
 };
 pub use validate::{Limits, ValidationError};

@@ -84,6 +84,96 @@ pub struct PushResponse {
     pub results: Vec<PushResult>,
 }
 
+/// `POST /v1/sync/edits`: changes a reporter made to reports the server already has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EditRequest {
+    pub edits: Vec<ReportEdit>,
+}
+
+/// One edit: the whole report as the reporter now wants it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReportEdit {
+    /// A UUID made on the device for this edit, so a retried edit is applied once.
+    pub edit_id: String,
+    /// The version of the report the device edited.
+    pub base_version: u32,
+    /// The report with its changes; `report.id` names the report.
+    pub report: ReportSubmission,
+}
+
+/// What happened to one edit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum EditOutcome {
+    /// The report was still open to its reporter: the edit is its new version.
+    Applied,
+    /// Moderation had already looked at the report: the edit is kept as a revision for
+    /// the moderators and the report is unchanged.
+    KeptAsRevision,
+    /// Not stored; `field` and `reason` say why.
+    Rejected,
+}
+
+/// The answer for one edit, in the order of the request. Sending an edit again gets the
+/// answer it got the first time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EditResult {
+    pub edit_id: String,
+    pub outcome: EditOutcome,
+    /// The report's version after an applied edit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl EditResult {
+    pub fn applied(edit_id: impl Into<String>, version: u32) -> Self {
+        EditResult {
+            edit_id: edit_id.into(),
+            outcome: EditOutcome::Applied,
+            version: Some(version),
+            field: None,
+            reason: None,
+        }
+    }
+
+    pub fn kept(edit_id: impl Into<String>) -> Self {
+        EditResult {
+            edit_id: edit_id.into(),
+            outcome: EditOutcome::KeptAsRevision,
+            version: None,
+            field: None,
+            reason: None,
+        }
+    }
+
+    pub fn rejected(edit_id: impl Into<String>, err: ValidationError) -> Self {
+        EditResult {
+            edit_id: edit_id.into(),
+            outcome: EditOutcome::Rejected,
+            version: None,
+            field: Some(err.field),
+            reason: Some(err.reason),
+        }
+    }
+}
+
+/// `POST /v1/sync/edits` answer: one result per edit, in request order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EditResponse {
+    pub results: Vec<EditResult>,
+}
+
 /// One change a device applies to its cache.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -197,6 +287,25 @@ mod tests {
             let err = Cursor::decode(bad).unwrap_err();
             assert_eq!(err.field, "cursor", "{bad}");
         }
+    }
+
+    #[test]
+    fn edit_wire_shape() {
+        let body = serde_json::json!({"edits": [{"edit_id": "e", "base_version": 1, "report": {
+            "id": "r", "category": "theft", "occurred_at": "2026-11-28T07:00:00-05:00",
+            "location": {"lat": 43.6, "lon": -79.4}, "description": "bike"}}]});
+        let request: EditRequest = serde_json::from_value(body).unwrap();
+        assert_eq!(request.edits[0].report.id, "r");
+        assert_eq!(
+            serde_json::to_value(EditResult::applied("e", 2)).unwrap(),
+            serde_json::json!({"edit_id": "e", "outcome": "applied", "version": 2})
+        );
+        assert_eq!(
+            serde_json::to_value(EditResult::kept("e")).unwrap(),
+            serde_json::json!({"edit_id": "e", "outcome": "kept_as_revision"})
+        );
+        let extra = serde_json::json!({"edits": [], "more": 1});
+        assert!(serde_json::from_value::<EditRequest>(extra).is_err());
     }
 
     #[test]

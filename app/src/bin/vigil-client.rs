@@ -6,13 +6,17 @@ use std::{path::PathBuf, process::ExitCode};
 use anyhow::Context;
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
-use vigil_app::{Backoff, DraftInput, OutboxState, Server, Session, Store, sync};
+use vigil_app::{
+    Backoff, DraftInput, EditState, OutboxState, Server, Session, Store, session::TokenPlace, sync,
+};
 use vigil_sync::Location;
 
 /// Vigil's client without a window: draft reports offline, submit, sync, look around.
 ///
 /// Everything lives in one data directory (--data-dir, VIGIL_CLIENT_DIR, default the
-/// user's data dir + /vigil-client): the store `vigil.db` and the session.
+/// user's data dir + /vigil-client): the store `vigil.db` and the session. The session
+/// token goes to the OS keyring where there is one (VIGIL_CLIENT_KEYRING=off keeps it in
+/// the data directory instead, readable by you alone).
 #[derive(Debug, Parser)]
 #[command(
     name = "vigil-client",
@@ -57,7 +61,17 @@ enum Command {
         #[arg(long, conflicts_with = "ids")]
         all: bool,
     },
-    /// Push the outbox and pull new changes, retrying with backoff while offline.
+    /// Change a submitted report: before moderation the change is shown; after it, the
+    /// change is kept for the moderators. Sent on the next sync.
+    Edit {
+        /// The report's id (as printed by `submit` and `status`).
+        id: String,
+        #[command(flatten)]
+        fields: DraftFields,
+    },
+    /// Submitted reports and what happened to their edits.
+    Reports,
+    /// Push the outbox and edits, pull new changes, retrying with backoff while offline.
     Sync {
         /// Attempts before giving up (the reports stay in the outbox).
         #[arg(long, default_value_t = 6)]
@@ -81,9 +95,9 @@ struct DraftFields {
     /// When it happened, RFC 3339 [default for new drafts: now].
     #[arg(long)]
     at: Option<String>,
-    #[arg(long, requires = "lon")]
+    #[arg(long, requires = "lon", allow_negative_numbers = true)]
     lat: Option<f64>,
-    #[arg(long, requires = "lat")]
+    #[arg(long, requires = "lat", allow_negative_numbers = true)]
     lon: Option<f64>,
     /// A place name or address.
     #[arg(long)]
@@ -112,9 +126,9 @@ enum DraftCommand {
 enum IncidentsCommand {
     /// Incidents within a radius, nearest first.
     Near {
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         lat: f64,
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         lon: f64,
         #[arg(long, default_value_t = 1000.0)]
         radius_m: f64,
@@ -134,9 +148,9 @@ enum AreasCommand {
     Add {
         #[arg(long)]
         name: String,
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         lat: f64,
-        #[arg(long)]
+        #[arg(long, allow_negative_numbers = true)]
         lon: f64,
         #[arg(long, default_value_t = 500.0)]
         radius_m: f64,
@@ -219,13 +233,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 client.register(&username, &password).await?;
             }
             let token = client.login(&username, &password).await?;
-            Session {
+            let place = Session {
                 server,
                 username: username.clone(),
                 token,
             }
             .save(&dir)?;
             println!("signed in as {username}");
+            match place {
+                TokenPlace::Keyring(_) => println!("token kept in the OS keyring"),
+                TokenPlace::File { why } => println!(
+                    "token kept in {} (readable by you alone): {why}",
+                    dir.join("session.json").display()
+                ),
+            }
         }
         Command::Logout => {
             Session::clear(&dir)?;
@@ -291,13 +312,59 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ..Backoff::default()
             };
             match sync::sync(&mut store, &server, backoff).await {
-                Ok(s) => println!(
-                    "sent {}, refused {} (back among the drafts), pulled {} changes",
-                    s.sent, s.rejected, s.pulled
-                ),
+                Ok(s) => {
+                    println!(
+                        "sent {}, refused {} (back among the drafts), pulled {} changes",
+                        s.sent, s.rejected, s.pulled
+                    );
+                    let e = &s.edits;
+                    if e.applied + e.kept + e.rejected > 0 {
+                        println!(
+                            "edits: {} applied, {} kept for the moderators, {} refused (see `reports`)",
+                            e.applied, e.kept, e.rejected
+                        );
+                    }
+                }
                 Err(e) => {
                     let pending = store.outbox(Some(OutboxState::Pending))?.len();
                     anyhow::bail!("{e} ({pending} reports not sent yet)");
+                }
+            }
+        }
+        Command::Edit { id, fields } => {
+            let mut input = DraftInput::from_submission(&store.current_report(&id)?);
+            apply(&mut input, fields);
+            let edit = store.edit_report(&id, &input, now)?;
+            println!("queued edit {} of {id}", edit.edit_id);
+            if let Some(note) = edit.note {
+                println!("note: {note}");
+            }
+        }
+        Command::Reports => {
+            for o in store.outbox(None)? {
+                let state = match o.state {
+                    OutboxState::Pending => "not sent yet",
+                    OutboxState::Sent => "sent",
+                };
+                println!(
+                    "{}  {}  {}  {}",
+                    o.id, o.report.category, state, o.report.occurred_at
+                );
+                for e in store.edits(Some(&o.id))? {
+                    let what = match (e.state, &e.rejected) {
+                        (EditState::Pending, _) => "edit not sent yet".to_owned(),
+                        (EditState::Applied, _) => {
+                            format!("edit applied (version {})", e.version.unwrap_or_default())
+                        }
+                        (EditState::KeptAsRevision, _) => {
+                            "edit kept for the moderators (the report had been moderated)".into()
+                        }
+                        (EditState::Rejected, Some((field, reason))) => {
+                            format!("edit refused: {field} {reason}")
+                        }
+                        (EditState::Rejected, None) => "edit refused".into(),
+                    };
+                    println!("    {}  {what}", e.edit_id);
                 }
             }
         }

@@ -13,7 +13,7 @@ use prometheus_client::{
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
     registry::Registry,
 };
-use vigil_sync::PushOutcome;
+use vigil_sync::{EditOutcome, PushOutcome};
 
 use super::AppState;
 
@@ -107,6 +107,7 @@ pub struct Metrics {
     requests: Family<RouteLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     pushed: Family<OutcomeLabels, Counter>,
+    edits: Family<OutcomeLabels, Counter>,
     pulled: Counter,
 }
 
@@ -116,6 +117,7 @@ impl Default for Metrics {
         let requests = Family::<RouteLabels, Counter>::default();
         let latency = Family::<RouteLabels, Histogram>::new_with_constructor(latency_buckets);
         let pushed = Family::<OutcomeLabels, Counter>::default();
+        let edits = Family::<OutcomeLabels, Counter>::default();
         let pulled = Counter::default();
         registry.register("http_requests", "HTTP requests answered", requests.clone());
         registry.register(
@@ -128,6 +130,7 @@ impl Default for Metrics {
             "Pushed reports by outcome",
             pushed.clone(),
         );
+        registry.register("sync_edits", "Reporters' edits by outcome", edits.clone());
         registry.register(
             "sync_pulled_changes",
             "Changes sent to devices by pull",
@@ -137,6 +140,9 @@ impl Default for Metrics {
         // Known label values start at 0, so rate() and alerts see them from the first scrape.
         for outcome in ["accepted", "duplicate", "rejected"] {
             pushed.get_or_create(&OutcomeLabels { outcome }).inc_by(0);
+        }
+        for outcome in ["applied", "kept_as_revision", "rejected"] {
+            edits.get_or_create(&OutcomeLabels { outcome }).inc_by(0);
         }
         for outcome in ["applied", "repeat", "too_old", "unreadable"] {
             pipeline
@@ -190,6 +196,7 @@ impl Default for Metrics {
             requests,
             latency,
             pushed,
+            edits,
             pulled,
         }
     }
@@ -203,6 +210,15 @@ impl Metrics {
             PushOutcome::Rejected => "rejected",
         };
         self.pushed.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    pub fn edit_outcome(&self, outcome: EditOutcome) {
+        let outcome = match outcome {
+            EditOutcome::Applied => "applied",
+            EditOutcome::KeptAsRevision => "kept_as_revision",
+            EditOutcome::Rejected => "rejected",
+        };
+        self.edits.get_or_create(&OutcomeLabels { outcome }).inc();
     }
 
     pub fn pulled(&self, changes: usize) {

@@ -90,6 +90,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/auth/login", post(auth::login))
         .route("/v1/auth/logout", post(auth::logout))
         .route("/v1/sync/push", post(sync::push))
+        .route("/v1/sync/edits", post(sync::edits))
         .route("/v1/sync/pull", get(sync::pull))
         .route("/v1/incidents", get(incidents::list))
         .route("/v1/incidents/near", get(near::near))

@@ -13,11 +13,11 @@ use super::{auth, error, health, incidents, metrics, near, sync};
     info(title = "Vigil API", description = "Neighbourhood safety reports: accounts, sync protocol v1 and incident queries."),
     paths(
         health::healthz, metrics::scrape, auth::register, auth::login, auth::logout,
-        sync::push, sync::pull, incidents::list, near::near, near::cell_counts,
+        sync::push, sync::edits, sync::pull, incidents::list, near::near, near::cell_counts,
     ),
     components(schemas(
         error::ErrorBody, auth::Credentials, auth::Registered, auth::Session,
-        vigil_sync::PushRequest, vigil_sync::PushResponse, vigil_sync::PullResponse, vigil_sync::Incident,
+        vigil_sync::PushRequest, vigil_sync::PushResponse, vigil_sync::EditRequest, vigil_sync::EditResponse, vigil_sync::PullResponse, vigil_sync::Incident,
     )),
     modifiers(&BearerAuth),
 )]

@@ -1,11 +1,13 @@
-//! Sync protocol v1 over HTTP: `POST /v1/sync/push` and `GET /v1/sync/pull`.
+//! Sync protocol v1 over HTTP: `POST /v1/sync/push`, `POST /v1/sync/edits` and
+//! `GET /v1/sync/pull`.
 
 use axum::{Json, extract::State};
 use chrono::Utc;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use vigil_sync::{
-    AreaCell, CELL_RESOLUTION, Cursor, PullResponse, PushRequest, PushResponse, PushResult, Source,
+    AreaCell, CELL_RESOLUTION, Cursor, EditRequest, EditResponse, EditResult, PullResponse,
+    PushRequest, PushResponse, PushResult, Source, ValidationError,
     protocol::{DEFAULT_PULL_LIMIT, MAX_PULL_LIMIT, MAX_PUSH_BATCH},
 };
 
@@ -15,7 +17,7 @@ use super::{
     error::AppError,
     extract::{ApiJson, ApiQuery},
 };
-use crate::db::{InsertOutcome, NewIncident};
+use crate::db::{EditItem, EditStored, InsertOutcome, NewIncident};
 
 /// Push reports from the device's outbox. Each report is answered in order: accepted,
 /// duplicate (already stored; pushing an id again changes nothing) or rejected with the
@@ -92,6 +94,108 @@ pub async fn push(
         state.metrics.push_outcome(r.outcome);
     }
     Ok(Json(PushResponse { results }))
+}
+
+/// Send edits of reports already pushed. Each is answered in order: `applied` (the report
+/// was still unverified; `version` is its new version), `kept_as_revision` (moderation had
+/// already looked at it: the report is unchanged and the edit is kept for the moderators)
+/// or `rejected` with the field and reason. Sending an edit id again gets its first answer.
+#[utoipa::path(post, path = "/v1/sync/edits", tag = "sync", security(("bearer" = [])),
+    request_body(content = EditRequest, description = "At most 500 edits"),
+    responses((status = 200, body = EditResponse, description = "One result per edit, in order"),
+              (status = 401, body = super::error::ErrorBody), (status = 413, body = super::error::ErrorBody),
+              (status = 422, body = super::error::ErrorBody)))]
+pub async fn edits(
+    State(state): State<AppState>,
+    user: AuthUser,
+    ApiJson(request): ApiJson<EditRequest>,
+) -> Result<Json<EditResponse>, AppError> {
+    if request.edits.len() > MAX_PUSH_BATCH {
+        return Err(AppError::invalid_field(
+            "edits",
+            format!(
+                "{} edits in one request; send at most {MAX_PUSH_BATCH} per request",
+                request.edits.len()
+            ),
+        ));
+    }
+    let now = Utc::now();
+    let mut results: Vec<Option<EditResult>> = Vec::with_capacity(request.edits.len());
+    let mut valid = Vec::with_capacity(request.edits.len());
+    for (i, edit) in request.edits.iter().enumerate() {
+        let checked = edit
+            .edit_id
+            .parse::<uuid::Uuid>()
+            .map_err(|_| {
+                ValidationError::new("edit_id", "must be a UUID made on the device for this edit")
+            })
+            .and_then(|_| {
+                let report = edit
+                    .report
+                    .validate(now, &state.config.limits)
+                    .map_err(|e| ValidationError::new(format!("report.{}", e.field), e.reason))?;
+                let cell = AreaCell::of(&report.location, CELL_RESOLUTION)?;
+                Ok((report, cell))
+            });
+        match checked {
+            Ok((report, cell)) => {
+                valid.push((
+                    i,
+                    EditItem {
+                        edit_id: edit.edit_id.clone(),
+                        base_version: edit.base_version,
+                        report,
+                        cell,
+                        body: serde_json::to_string(&edit.report).unwrap_or_default(),
+                    },
+                ));
+                results.push(None);
+            }
+            Err(err) => results.push(Some(EditResult::rejected(edit.edit_id.clone(), err))),
+        }
+    }
+    let items: Vec<EditItem> = valid.iter().map(|(_, item)| item.clone()).collect();
+    let stored = if items.is_empty() {
+        Vec::new()
+    } else {
+        state
+            .db
+            .apply_edits(&user.id, &items, now.timestamp_millis())
+            .await?
+    };
+    for ((i, item), stored) in valid.iter().zip(stored) {
+        let id = item.edit_id.clone();
+        results[*i] = Some(match stored {
+            EditStored::Applied(version) => EditResult::applied(id, version),
+            EditStored::Kept => EditResult::kept(id),
+            EditStored::NoSuchReport => EditResult::rejected(
+                id,
+                ValidationError::new(
+                    "report.id",
+                    "names no report on this server; push the report before editing it",
+                ),
+            ),
+            EditStored::NotYours => EditResult::rejected(
+                id,
+                ValidationError::new(
+                    "report.id",
+                    "names a report you did not make; only its reporter may edit it",
+                ),
+            ),
+            EditStored::EditIdTaken => EditResult::rejected(
+                id,
+                ValidationError::new(
+                    "edit_id",
+                    "was already used for another edit; make a new UUID for this one",
+                ),
+            ),
+        });
+    }
+    let results: Vec<EditResult> = results.into_iter().flatten().collect();
+    for r in &results {
+        state.metrics.edit_outcome(r.outcome);
+    }
+    Ok(Json(EditResponse { results }))
 }
 
 /// Pull parameters.

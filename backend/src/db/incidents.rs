@@ -9,7 +9,7 @@ use vigil_sync::{AreaCell, Category, Change, Incident, IncidentId, Location, Sou
 use super::{Db, Pool, StoreError, UserId, on_pool};
 
 /// The PostgreSQL advisory lock that orders appends to the change feed (see the migration).
-const CHANGE_FEED_LOCK: i64 = 0x5649_4749_4c00_0001;
+pub(super) const CHANGE_FEED_LOCK: i64 = 0x5649_4749_4c00_0001;
 
 /// An incident to store, with who reported it (never shown publicly) and its area cell.
 #[derive(Debug, Clone)]
@@ -148,6 +148,34 @@ macro_rules! insert_in {
     }};
 }
 
+/// The body of [`Db::set_status`], compiled once per engine.
+macro_rules! set_status_in {
+    ($tx:ident, $id:ident, $status:ident, $now_ms:ident, $is_postgres:literal) => {{
+        if $is_postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(CHANGE_FEED_LOCK)
+                .execute(&mut **$tx)
+                .await?;
+        }
+        let version: Option<i64> = sqlx::query_scalar(
+            "UPDATE incidents SET status = $2, version = version + 1 WHERE id = $1 RETURNING version",
+        )
+        .bind($id)
+        .bind($status.as_str())
+        .fetch_optional(&mut **$tx)
+        .await?;
+        if let Some(v) = version {
+            sqlx::query("INSERT INTO changes (incident_id, kind, version, at) VALUES ($1, 'status', $2, $3)")
+                .bind($id)
+                .bind(v)
+                .bind($now_ms)
+                .execute(&mut **$tx)
+                .await?;
+        }
+        version
+    }};
+}
+
 impl Db {
     /// Stores incidents in one transaction, answering per item in order; see
     /// [`WriteTx::insert_incidents`]. Returns only after the commit is durable.
@@ -225,14 +253,38 @@ impl Db {
     }
 }
 
+impl Db {
+    /// Moves incident `id` to `status` (moderation), as its next version, with a `status`
+    /// entry in the change feed. Returns the new version, or `None` when there is no such
+    /// incident.
+    pub async fn set_status(
+        &self,
+        id: &str,
+        status: Status,
+        now_ms: i64,
+    ) -> Result<Option<u32>, StoreError> {
+        let mut tx = self.begin_write().await?;
+        let version: Option<i64> = match &mut tx.tx {
+            Tx::Sqlite(t) => set_status_in!(t, id, status, now_ms, false),
+            Tx::Postgres(t) => set_status_in!(t, id, status, now_ms, true),
+        };
+        tx.commit().await?;
+        version
+            .map(|v| {
+                u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("incident {id}: version")))
+            })
+            .transpose()
+    }
+}
+
 /// An open write transaction on either engine.
 #[derive(Debug)]
 pub struct WriteTx {
-    tx: Tx,
+    pub(super) tx: Tx,
 }
 
 #[derive(Debug)]
-enum Tx {
+pub(super) enum Tx {
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
 }

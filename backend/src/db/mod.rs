@@ -1,4 +1,4 @@
-//! The operational store: accounts, tokens, incidents and the change feed.
+//! The operational store: accounts, tokens, incidents, reporters' edits and the change feed.
 //!
 //! One [`Db`] serves both engines: SQLite in a data directory (embedded, the default) and
 //! PostgreSQL (scale-out). The SQL is written once in the dialect both understand; the
@@ -16,6 +16,7 @@ macro_rules! incident_columns {
 mod accounts;
 mod incidents;
 mod relay;
+mod revisions;
 
 use std::{path::Path, str::FromStr, time::Duration};
 
@@ -28,6 +29,7 @@ use sqlx::{
 pub use accounts::UserId;
 pub use incidents::{IncidentFilter, InsertOutcome, NewIncident, WriteTx};
 pub use relay::OutboxEntry;
+pub use revisions::{EditItem, EditStored};
 
 /// Errors of the operational store.
 #[derive(Debug, thiserror::Error)]

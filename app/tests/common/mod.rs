@@ -1,0 +1,54 @@
+//! What the client tests share: an embedded backend on a free port and signed-in users.
+
+#![allow(dead_code)]
+
+use vigil_app::Server;
+use vigil_backend::{
+    api::{ApiConfig, AppState, router},
+    db::Db,
+};
+
+/// An embedded backend on a free loopback port, for as long as this value lives.
+pub struct Backend {
+    pub url: String,
+    pub db: Db,
+    task: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub async fn backend_with(config: ApiConfig) -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_sqlite(dir.path()).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = router(AppState::new(db.clone(), config));
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Backend {
+        url: format!("http://{addr}"),
+        db,
+        task,
+        _dir: dir,
+    }
+}
+
+pub async fn backend() -> Backend {
+    backend_with(ApiConfig::default()).await
+}
+
+pub async fn signed_in(b: &Backend, name: &str) -> Server {
+    let mut server = Server::new(&b.url, None).unwrap();
+    server
+        .register(name, "correct horse battery")
+        .await
+        .unwrap();
+    server.login(name, "correct horse battery").await.unwrap();
+    server
+}
