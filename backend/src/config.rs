@@ -12,13 +12,29 @@ use figment::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::{api::ApiConfig, events::INCIDENT_TOPIC, log::KafkaConfig};
+use crate::{
+    api::ApiConfig, batch::cassandra::CassandraConfig, events::INCIDENT_TOPIC, lake::S3Config,
+    log::KafkaConfig,
+};
 
 /// Top-level sections; environment variables outside them (such as `VIGIL_CONFIG`) are
 /// not configuration keys.
-const SECTIONS: [&str; 11] = [
-    "listen", "data_dir", "database", "auth", "reports", "log", "events", "kafka", "redis",
-    "relay", "speed",
+const SECTIONS: [&str; 15] = [
+    "listen",
+    "data_dir",
+    "database",
+    "auth",
+    "reports",
+    "log",
+    "events",
+    "kafka",
+    "redis",
+    "relay",
+    "speed",
+    "lake",
+    "archive",
+    "batch",
+    "cassandra",
 ];
 
 /// Everything `vigil` can be configured with.
@@ -39,6 +55,70 @@ pub struct Config {
     pub redis: RedisConfig,
     pub relay: RelayConfig,
     pub speed: SpeedConfig,
+    pub lake: LakeConfig,
+    pub archive: ArchiveConfig,
+    pub batch: BatchConfig,
+    /// Cassandra for the batch views (scale-out); unset nodes keep them in SQLite.
+    pub cassandra: CassandraConfig,
+}
+
+/// The data lake: a local directory (embedded) or an S3 bucket (scale-out).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LakeConfig {
+    /// The lake's directory when no bucket is set [default: `data_dir/lake`].
+    pub dir: Option<PathBuf>,
+    pub s3: S3Config,
+}
+
+/// `vigil archive`: the consumer group that writes the lake.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArchiveConfig {
+    /// Consumer group of the archive on the incident topic.
+    pub group: String,
+    /// Changes per Parquet roll (the buffer rolls at this size...).
+    pub max_rows: u32,
+    /// ...or when its oldest change has waited this many seconds.
+    pub max_seconds: u32,
+    /// Where `vigil archive` serves `/metrics`.
+    pub metrics_listen: SocketAddr,
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        ArchiveConfig {
+            group: "vigil-archive".into(),
+            max_rows: 200_000,
+            max_seconds: 60,
+            metrics_listen: SocketAddr::from(([127, 0, 0, 1], 9103)),
+        }
+    }
+}
+
+/// `vigil batch`: recomputing the views from the whole lake.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BatchConfig {
+    /// What to do with a lake object that is not readable Parquet of the incidents table:
+    /// `fail` (the batch stops and names it) or `skip` (it is named, counted and left out).
+    pub on_corrupt: OnCorrupt,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            on_corrupt: OnCorrupt::Fail,
+        }
+    }
+}
+
+/// See [`BatchConfig::on_corrupt`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnCorrupt {
+    Fail,
+    Skip,
 }
 
 /// Redis for the real-time views (scale-out).
@@ -200,6 +280,10 @@ impl Default for Config {
             redis: RedisConfig::default(),
             relay: RelayConfig::default(),
             speed: SpeedConfig::default(),
+            lake: LakeConfig::default(),
+            archive: ArchiveConfig::default(),
+            batch: BatchConfig::default(),
+            cassandra: CassandraConfig::default(),
         }
     }
 }
@@ -310,6 +394,29 @@ impl Config {
             self.speed.group
         );
         anyhow::ensure!(
+            name_ok(&self.archive.group, ""),
+            "archive.group {:?}: use letters, digits and '.', '_', '-'",
+            self.archive.group
+        );
+        anyhow::ensure!(
+            self.archive.max_rows >= 1 && self.archive.max_seconds >= 1,
+            "archive.max_rows and archive.max_seconds must be at least 1"
+        );
+        let prefix = &self.lake.s3.prefix;
+        anyhow::ensure!(
+            prefix.is_empty()
+                || (prefix.ends_with('/') && !prefix.starts_with('/') && name_ok(prefix, "/=")),
+            "lake.s3.prefix {prefix:?}: leave it empty or use letters, digits and '/', '.', '_', '-', ending with '/'"
+        );
+        if self.lake.s3.bucket.is_some() {
+            anyhow::ensure!(
+                !self.lake.s3.access_key_id.is_empty()
+                    && !self.lake.s3.secret_access_key.is_empty(),
+                "lake.s3.bucket is set but lake.s3.access_key_id or lake.s3.secret_access_key \
+                 is empty; set both (VIGIL_LAKE__S3__ACCESS_KEY_ID, VIGIL_LAKE__S3__SECRET_ACCESS_KEY)"
+            );
+        }
+        anyhow::ensure!(
             (1..=256).contains(&self.events.partitions),
             "events.partitions is {}: use 1 to 256",
             self.events.partitions
@@ -323,6 +430,46 @@ impl Config {
             "speed.batch and relay.batch must be from 1 to 50000"
         );
         Ok(())
+    }
+
+    /// The lake the config names: the S3 bucket when `lake.s3.bucket` is set, else the
+    /// local directory.
+    pub fn lake(&self) -> anyhow::Result<crate::lake::Lake> {
+        if self.lake.s3.bucket.is_some() {
+            return Ok(crate::lake::Lake::S3(
+                crate::lake::S3Lake::new(&self.lake.s3).context("lake.s3")?,
+            ));
+        }
+        Ok(crate::lake::Lake::local(
+            self.lake
+                .dir
+                .clone()
+                .unwrap_or_else(|| self.data_dir.join("lake")),
+        ))
+    }
+
+    /// The batch views' store the config names: Cassandra when `cassandra.nodes` is set,
+    /// else `views.db` in the data directory.
+    pub async fn batch_store(&self) -> anyhow::Result<crate::batch::BatchStore> {
+        use crate::batch::BatchStore;
+        if self.cassandra.nodes.is_some() {
+            return BatchStore::open_cassandra(&self.cassandra)
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot reach Cassandra at {}; is it running? (cassandra.nodes)",
+                        self.cassandra.nodes.as_deref().unwrap_or_default()
+                    )
+                });
+        }
+        BatchStore::open_sqlite(&self.data_dir)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the batch views (views.db) in {}",
+                    self.data_dir.display()
+                )
+            })
     }
 
     /// How long the real-time views keep an incident.

@@ -7,16 +7,24 @@
 //! - [`events`]: the records on the incident topic.
 //! - [`relay`]: publishes the store's change feed to the event log.
 //! - [`speed`]: the speed layer and its real-time views.
+//! - [`lake`]: the data lake (a directory or an S3 bucket) and its Parquet table.
+//! - [`archive`]: the consumer that writes every change to the lake.
+//! - [`batch`]: the batch layer (DataFusion over the lake) and its views' store.
 //! - [`config`]: layered configuration (defaults, TOML, `VIGIL_*`, flags).
+//! - [`serving`]: answers merged from the batch views and the speed layer's delta.
 //! - [`serve`]: binding the API to a port with graceful shutdown.
 
 pub mod api;
+pub mod archive;
+pub mod batch;
 pub mod config;
 pub mod db;
 pub mod events;
 pub mod import;
+pub mod lake;
 pub mod log;
 pub mod relay;
 pub mod rounds;
 pub mod serve;
+pub mod serving;
 pub mod speed;

@@ -6,6 +6,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::{EnvFilter, fmt, prelude::*};
 use vigil_backend::{
+    batch,
     config::{Config, LogFormat},
     import, serve,
 };
@@ -14,7 +15,8 @@ use vigil_backend::{
 ///
 /// With no configuration it runs embedded: everything in SQLite and files under the data
 /// directory, one process. Scale out with PostgreSQL (database.url), Kafka (kafka.brokers)
-/// and Redis (redis.url), running `vigil serve`, `vigil relay` and `vigil speed` apart.
+/// and Redis (redis.url), running `vigil serve`, `vigil relay`, `vigil speed` and `vigil
+/// archive` apart; keep the lake on S3 (lake.s3.bucket).
 #[derive(Debug, Parser)]
 #[command(name = "vigil", version, propagate_version = true)]
 struct Cli {
@@ -49,11 +51,43 @@ enum Command {
         #[arg(long)]
         rebuild: bool,
     },
+    /// Write every incident change to the data lake as Parquet (lake.s3.bucket, else
+    /// lake.dir), as a member of consumer group archive.group. Serves /metrics on
+    /// archive.metrics_listen (default 127.0.0.1:9103). Embedded, `vigil serve` runs it
+    /// in-process.
+    Archive,
+    /// Recompute every batch view from the whole lake (DataFusion), store them under a new
+    /// batch id with its watermark and switch serving to them once all are written.
+    Batch {
+        /// No progress bars (they are also hidden when stderr is not a terminal).
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Run read-only SQL over the lake: the table `incidents` has one row per incident
+    /// change (see ARCHITECTURE.md), with functions such as h3_parent(cell, resolution).
+    ///
+    /// Example: vigil sql "SELECT category, COUNT(*) AS n FROM incidents WHERE kind =
+    /// 'upsert' GROUP BY category ORDER BY n DESC"
+    Sql {
+        /// One SELECT (or WITH, EXPLAIN, SHOW, DESCRIBE) statement.
+        query: String,
+        /// `table` for people, `csv` for scripts and spreadsheets.
+        #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
+        format: SqlFormat,
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Import a public data file into the store. Re-importing a file adds nothing twice.
     #[command(subcommand)]
     Import(ImportSource),
     /// Print the effective configuration (passwords hidden) and exit.
     Config,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SqlFormat {
+    Table,
+    Csv,
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,6 +152,42 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Relay => serve::relay(config).await,
         Command::Speed { rebuild } => serve::speed(config, rebuild).await,
+        Command::Archive => serve::archive(config).await,
+        Command::Batch { quiet } => {
+            let lake = config.lake()?;
+            let store = config.batch_store().await?;
+            let progress = !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let summary = batch::run(&lake, &store, config.batch.on_corrupt, progress)
+                .await
+                .with_context(|| format!("batch over the lake at {} failed", lake.describe()))?;
+            store.close().await;
+            println!("{summary}");
+            Ok(())
+        }
+        Command::Sql {
+            query,
+            format,
+            quiet,
+        } => {
+            let lake = config.lake()?;
+            let progress = !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let loaded = batch::load_lake(&lake, config.batch.on_corrupt, progress).await?;
+            let batches = batch::query(&loaded.ctx, &query).await.context(
+                "the query failed; the table is `incidents` (vigil sql \"DESCRIBE incidents\" lists its columns)",
+            )?;
+            match format {
+                SqlFormat::Table => {
+                    println!("{}", arrow::util::pretty::pretty_format_batches(&batches)?);
+                }
+                SqlFormat::Csv => {
+                    let mut writer = arrow::csv::Writer::new(std::io::stdout().lock());
+                    for b in &batches {
+                        writer.write(b)?;
+                    }
+                }
+            }
+            Ok(())
+        }
         Command::Config => {
             let mut shown = config.clone();
             shown.database.url = shown
@@ -130,6 +200,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .url
                 .as_deref()
                 .map(vigil_backend::config::redact_url);
+            if !shown.lake.s3.secret_access_key.is_empty() {
+                shown.lake.s3.secret_access_key = "***".into();
+            }
             print!(
                 "{}",
                 toml::to_string_pretty(&shown).context("cannot print the configuration")?

@@ -1,5 +1,6 @@
-//! The long-running roles: `vigil serve`, `vigil relay` and `vigil speed`. Each opens the
-//! engines its configuration names and shuts down gracefully on Ctrl-C or SIGTERM.
+//! The long-running roles: `vigil serve`, `vigil relay`, `vigil speed` and `vigil archive`.
+//! Each opens the engines its configuration names and shuts down gracefully on Ctrl-C or
+//! SIGTERM.
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
@@ -9,6 +10,7 @@ use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
     api::{AppState, metrics::Metrics, router},
+    archive::{Archive, ArchiveOptions},
     config::{Config, redact_url},
     db::Db,
     log::{EventLog, FileLog, KafkaConsumer, KafkaLog, LogConsumer, Start, kafka::rewind_group},
@@ -156,15 +158,11 @@ pub async fn relay(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Joins the speed layer's consumer group, retrying while Kafka is unreachable.
-async fn join_group(config: &Config) -> anyhow::Result<LogConsumer> {
+/// Joins consumer group `group` on the incident topic, retrying while Kafka is unreachable.
+async fn join_group(config: &Config, group: &str) -> anyhow::Result<LogConsumer> {
     if config.kafka.brokers.is_none() {
         let log = open_file_log(config)?;
-        return Ok(LogConsumer::file(
-            log,
-            &config.speed.group,
-            Start::Committed,
-        )?);
+        return Ok(LogConsumer::file(log, group, Start::Committed)?);
     }
     let mut backoff = Duration::from_millis(500);
     loop {
@@ -172,7 +170,7 @@ async fn join_group(config: &Config) -> anyhow::Result<LogConsumer> {
             &config.kafka,
             &config.events.topic,
             config.events.partitions,
-            &config.speed.group,
+            group,
         )
         .await
         {
@@ -220,7 +218,7 @@ pub async fn speed(config: Config, rebuild: bool) -> anyhow::Result<()> {
     }
     let server = MetricsServer::start(config.speed.metrics_listen).await?;
     let consumer = tokio::select! {
-        c = join_group(&config) => c?,
+        c = join_group(&config, &config.speed.group) => c?,
         () = shutdown_signal() => return Ok(()),
     };
     let dead_letters = open_dead_letters(&config)?;
@@ -238,6 +236,32 @@ pub async fn speed(config: Config, rebuild: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn archive_options(config: &Config) -> ArchiveOptions {
+    ArchiveOptions {
+        batch: 5_000,
+        idle: IDLE,
+        max_rows: config.archive.max_rows as usize,
+        max_age: Duration::from_secs(u64::from(config.archive.max_seconds)),
+    }
+}
+
+/// `vigil archive`: writes every incident change to the lake until Ctrl-C or SIGTERM.
+pub async fn archive(config: Config) -> anyhow::Result<()> {
+    let lake = config.lake()?;
+    let server = MetricsServer::start(config.archive.metrics_listen).await?;
+    let consumer = tokio::select! {
+        c = join_group(&config, &config.archive.group) => c?,
+        () = shutdown_signal() => return Ok(()),
+    };
+    tracing::info!(lake = %lake.describe(), group = %config.archive.group, topic = %config.events.topic, "archive running");
+    Archive::new(consumer, lake, archive_options(&config))
+        .with_metrics(server.metrics.pipeline.clone())
+        .run(shutdown_signal())
+        .await;
+    server.stop().await;
+    Ok(())
+}
+
 async fn wait_for(mut rx: watch::Receiver<()>) {
     let _ = rx.changed().await;
 }
@@ -245,7 +269,8 @@ async fn wait_for(mut rx: watch::Receiver<()>) {
 /// Serves the API until Ctrl-C or SIGTERM, then drains open requests.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let db = open_store(&config).await?;
-    let mut state = AppState::new(db.clone(), config.api());
+    let batch = config.batch_store().await?;
+    let mut state = AppState::new(db.clone(), config.api()).with_batch(batch);
     let listener = TcpListener::bind(config.listen).await.with_context(|| {
         format!(
             "cannot listen on {}; is another server using that port? Pass --listen",
@@ -260,9 +285,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(views) = &redis_views {
         state = state.with_views(views.clone());
     }
-    // With the embedded log, this process plays the relay and the speed layer too, sharing
-    // one handle to the log so the consumer wakes on every append. With Kafka, `vigil
-    // relay` and `vigil speed` run as their own processes.
+    // With the embedded log, this process plays the relay, the speed layer and the archive
+    // too, sharing one handle to the log so the consumers wake on every append. With Kafka,
+    // `vigil relay`, `vigil speed` and `vigil archive` run as their own processes.
     if config.kafka.brokers.is_none() {
         let file = open_file_log(&config)?;
         let dead_letters = open_dead_letters(&config)?;
@@ -276,7 +301,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let (views, consumer, commit) = match redis_views {
             Some(views) => (
                 views,
-                LogConsumer::file(file, &config.speed.group, Start::Committed)?,
+                LogConsumer::file(file.clone(), &config.speed.group, Start::Committed)?,
                 true,
             ),
             None => {
@@ -284,7 +309,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 state = state.with_views(views.clone());
                 (
                     views,
-                    LogConsumer::file(file, &config.speed.group, Start::Beginning)?,
+                    LogConsumer::file(file.clone(), &config.speed.group, Start::Beginning)?,
                     false,
                 )
             }
@@ -294,8 +319,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             idle: IDLE,
             commit,
         };
-        let speed = Speed::new(consumer, dead_letters, views, options).with_metrics(metrics);
+        let speed =
+            Speed::new(consumer, dead_letters, views, options).with_metrics(metrics.clone());
         tasks.push(tokio::spawn(speed.run(wait_for(stopped.clone()))));
+        let archive = Archive::new(
+            LogConsumer::file(file.clone(), &config.archive.group, Start::Committed)?,
+            config.lake()?,
+            archive_options(&config),
+        )
+        .with_metrics(metrics);
+        tasks.push(tokio::spawn(archive.run(wait_for(stopped.clone()))));
     }
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())

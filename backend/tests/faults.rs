@@ -1,5 +1,6 @@
 //! Faults that must lose nothing, on the real engines: Kafka stopped while reports are
-//! pushed, `vigil speed` killed mid-run and restarted, Redis views flushed and rebuilt.
+//! pushed, `vigil speed` killed mid-run and restarted, Redis views flushed and rebuilt,
+//! S3 stopped while the archive runs, Cassandra stopped under queries and a batch.
 //!
 //! These stop and restart shared engines, so `cargo xtask test` runs them on their own,
 //! one at a time, after the other tests (see `.config/nextest.toml`).
@@ -12,16 +13,25 @@ use std::{
     time::{Duration, Instant},
 };
 
+use chrono::NaiveDate;
 use chrono::{TimeDelta, Utc};
 use common::{
     Engine,
-    pipeline::{LogKind, Pipeline, ViewKind, kafka_config, redis_url, unique},
+    pipeline::{
+        LogKind, Pipeline, ViewKind, cassandra_store, consume, kafka_config, redis_url, s3_lake,
+        unique,
+    },
     report,
 };
 use serde_json::Value;
 use tokio::sync::watch;
 use vigil_backend::{
+    archive::{Archive, ArchiveOptions},
+    batch,
+    config::OnCorrupt,
+    lake::{INCIDENTS_PREFIX, Lake, parquet::from_parquet},
     relay::Relay,
+    serving::{Area, Counts, Layers, TrendBy, Trends},
     speed::{SpeedOptions, redis::RedisViews, views::Seen},
 };
 use vigil_sync::{AreaCell, Location};
@@ -213,33 +223,33 @@ async fn speed_killed_mid_run_counts_each_incident_once_and_a_flushed_redis_is_r
     assert_eq!(after.1, before.1, "the rebuilt views differ");
 }
 
-/// Starts Kafka again when dropped, so a failing assertion cannot leave it down for the
-/// tests after this one.
-struct KafkaDown;
+/// Starts a stopped engine again when dropped, so a failing assertion cannot leave it down
+/// for the tests after this one.
+struct Down(&'static str);
 
-impl KafkaDown {
-    fn stop() -> KafkaDown {
-        kafka_service("down");
-        KafkaDown
+impl Down {
+    fn stop(service: &'static str) -> Down {
+        xtask_service("down", service);
+        Down(service)
     }
 }
 
-impl Drop for KafkaDown {
+impl Drop for Down {
     fn drop(&mut self) {
-        kafka_service("up");
+        xtask_service("up", self.0);
     }
 }
 
-/// Runs `cargo xtask services <action> kafka` through the xtask binary that started the
+/// Runs `cargo xtask services <action> <service>` through the xtask binary that started the
 /// test run.
-fn kafka_service(action: &str) {
+fn xtask_service(action: &str, service: &str) {
     let xtask = std::env::var("VIGIL_TEST_XTASK")
         .expect("VIGIL_TEST_XTASK is not set: run the fault tests through `cargo xtask test`");
     let status = Command::new(xtask)
-        .args(["services", action, "kafka"])
+        .args(["services", action, service])
         .status()
         .unwrap();
-    assert!(status.success(), "services {action} kafka failed");
+    assert!(status.success(), "services {action} {service} failed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -265,7 +275,7 @@ async fn pushes_succeed_while_kafka_is_down_and_arrive_once_it_is_back() {
     push_all(&p, &token, &first[..100]).await;
     wait_for_seen(&views, 100, Duration::from_secs(60)).await;
 
-    let kafka_down = KafkaDown::stop();
+    let kafka_down = Down::stop("kafka");
     // Reports are accepted (stored with their outbox rows) while Kafka is away.
     push_all(&p, &token, &first[100..]).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -297,4 +307,136 @@ async fn pushes_succeed_while_kafka_is_down_and_arrive_once_it_is_back() {
     let _ = stop.send(());
     relay.await.unwrap();
     speed.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_s3_down_the_archive_commits_nothing_and_loses_nothing() {
+    let p = Pipeline::new(Engine::Sqlite, LogKind::Kafka, ViewKind::Memory).await;
+    let lake = s3_lake();
+    let token = p.app.user("alice").await;
+    push_all(&p, &token, &reports(200)).await;
+    let published = p.relay("r").await;
+    assert_eq!(published, 200);
+    let group = unique("archive-");
+    let options = ArchiveOptions {
+        batch: 100,
+        idle: Duration::from_millis(100),
+        max_rows: 50,
+        max_age: Duration::from_secs(3600),
+    };
+
+    let s3_down = Down::stop("garage");
+    let mut archive = Archive::new(p.consumer(&group).await, lake.clone(), options.clone());
+    let mut failed = None;
+    for _ in 0..20 {
+        if let Err(e) = archive.run_once().await {
+            failed = Some(e);
+            break;
+        }
+    }
+    let failed = failed.expect("archive rounds kept succeeding with S3 down");
+    assert!(failed.to_string().contains("S3 put"), "{failed}");
+    // The process dies with its buffer; S3 comes back.
+    drop(archive);
+    drop(s3_down);
+
+    // A new member of the group gets every change again: nothing was committed unstored.
+    let mut archive = Archive::new(p.consumer(&group).await, lake.clone(), options);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let mut rows = 0;
+    while rows < published {
+        assert!(Instant::now() < deadline, "archived {rows} of {published}");
+        rows += archive.run_once().await.unwrap().rows;
+        if archive.buffered() > 0 && rows + archive.buffered() >= published {
+            rows += archive.roll().await.unwrap().rows;
+        }
+    }
+    let mut stored = 0;
+    let mut ids = BTreeSet::new();
+    for o in lake.list(INCIDENTS_PREFIX).await.unwrap() {
+        for b in from_parquet(lake.get(&o.key).await.unwrap()).unwrap() {
+            stored += b.num_rows();
+            let col = arrow::array::AsArray::as_string::<i32>(b.column_by_name("id").unwrap());
+            ids.extend((0..b.num_rows()).map(|i| col.value(i).to_owned()));
+        }
+        lake.delete(&o.key).await.unwrap();
+    }
+    assert_eq!(stored, published, "every change stored once");
+    assert_eq!(ids.len(), published);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_cassandra_down_answers_are_partial_and_a_batch_fails_cleanly() {
+    let p = Pipeline::new(Engine::Sqlite, LogKind::File, ViewKind::Memory).await;
+    let lake = Lake::local(p.data_dir().join("lake"));
+    let store = cassandra_store().await;
+    let token = p.app.user("alice").await;
+    let mut speed = p.speed(&unique("speed-")).await;
+    let mut archive = Archive::new(
+        p.consumer(&unique("archive-")).await,
+        lake.clone(),
+        ArchiveOptions::default(),
+    );
+    let all = reports(60);
+    push_all(&p, &token, &all[..40]).await;
+    assert_eq!(p.relay("r").await, 40);
+    consume(&mut speed, 40).await;
+    while archive.buffered() < 40 {
+        archive.run_once().await.unwrap();
+    }
+    archive.roll().await.unwrap();
+    let first = batch::run(&lake, &store, OnCorrupt::Fail, false)
+        .await
+        .unwrap();
+    // Twenty more after the batch: only the speed layer has them.
+    push_all(&p, &token, &all[40..]).await;
+    assert_eq!(p.relay("r").await, 20);
+    consume(&mut speed, 20).await;
+
+    let layers = Layers::new(Some(store.clone()), Some(p.views.clone()));
+    let q = Trends {
+        area: Area::City,
+        from: NaiveDate::from_ymd_opt(2000, 1, 1).unwrap(),
+        to: Utc::now().date_naive() + TimeDelta::days(1),
+        by: TrendBy::Month,
+        category: None,
+    };
+    let total = |c: &Counts| c.values().sum::<i64>();
+    let (whole, fresh) = layers.counts(&q).await;
+    assert!(!fresh.partial, "{fresh:?}");
+    assert_eq!(total(&whole), 60);
+
+    let down = Down::stop("cassandra");
+    let (during, fresh) = layers.counts(&q).await;
+    assert!(fresh.partial);
+    assert_eq!(fresh.unavailable, vec!["batch"]);
+    assert_eq!(
+        total(&during),
+        20,
+        "the speed layer's part: the changes after the watermark"
+    );
+    let err = batch::run(&lake, &store, OnCorrupt::Fail, false)
+        .await
+        .unwrap_err();
+    eprintln!("batch with Cassandra down: {err}");
+    drop(down);
+
+    // Back: the first batch is still served and the answer is whole again.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let served = loop {
+        match store.served().await {
+            Ok(Some(s)) => break s,
+            other => {
+                assert!(
+                    Instant::now() < deadline,
+                    "Cassandra did not come back: {other:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
+    assert_eq!(served.batch_id, first.batch_id);
+    let (after, fresh) = layers.counts(&q).await;
+    assert!(!fresh.partial);
+    assert_eq!(after, whole);
 }

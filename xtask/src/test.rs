@@ -1,8 +1,9 @@
 //! `cargo xtask test`: everything CI checks, in order, stopping at the first failing step.
 //!
 //! Steps: tools present, `cargo fmt --check`, clippy with `-D warnings`, the wasm32 check of
-//! the crates the UI shares, PostgreSQL, Redis and Kafka up (Redis test database 15
-//! emptied), `cargo nextest run`, then the fault tests alone (they stop and restart Kafka).
+//! the crates the UI shares, PostgreSQL, Redis, Kafka, Garage (S3) and Cassandra up (Redis
+//! test database 15 emptied), `cargo nextest run`, then the fault tests alone (they stop and
+//! restart engines).
 //! Each step prints its wall time; a summary closes the run.
 //!
 //! Doc tests are not run: nextest cannot run them, and `cargo test --doc` unifies features
@@ -22,7 +23,7 @@ use crate::util::{self, cache_dir, cargo, find_executable, human_duration};
 
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// The engines the tests talk to (`services up` starts them).
-const TEST_ENGINES: [&str; 3] = ["postgres", "redis", "kafka"];
+const TEST_ENGINES: [&str; 5] = ["postgres", "redis", "kafka", "garage", "cassandra"];
 /// The Redis database the tests use, emptied before each run; 0 is left for `cargo xtask run`.
 const REDIS_TEST_DB: u8 = 15;
 
@@ -85,7 +86,9 @@ pub fn run(nextest_args: &[String]) -> Result<()> {
                 "VIGIL_TEST_REDIS_URL",
                 format!("{REDIS_TEST_URL}/{REDIS_TEST_DB}"),
             )
-            .env("VIGIL_TEST_XTASK", std::env::current_exe()?);
+            .env("VIGIL_TEST_XTASK", std::env::current_exe()?)
+            .envs(services::s3_test_env())
+            .env("VIGIL_TEST_CASSANDRA_NODES", services::CASSANDRA_TEST_NODES);
         if let Some(dir) = &nextest_dir {
             cmd.env("PATH", prepend_path(dir)?);
         }

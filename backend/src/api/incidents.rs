@@ -40,7 +40,7 @@ pub struct IncidentParams {
     pub format: Option<String>,
 }
 
-fn parse_bbox(text: &str) -> Result<[f64; 4], AppError> {
+pub(super) fn parse_bbox(text: &str) -> Result<[f64; 4], AppError> {
     let usage = "use min_lon,min_lat,max_lon,max_lat in degrees, e.g. -79.64,43.58,-79.12,43.85";
     let parts: Vec<f64> = text
         .split(',')

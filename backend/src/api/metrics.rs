@@ -41,7 +41,7 @@ fn latency_buckets() -> Histogram {
     ])
 }
 
-/// The pipeline roles' metrics (relay and speed layer). Cheap to clone; every clone
+/// The pipeline roles' metrics (relay, speed layer, archive). Cheap to clone; every clone
 /// updates the same series.
 #[derive(Debug, Clone)]
 pub struct PipelineMetrics {
@@ -59,6 +59,14 @@ pub struct PipelineMetrics {
     /// Seconds from a change's commit in the store to its visibility in the views.
     pub visibility_delay: Histogram,
     engine_ops: Family<EngineLabels, Histogram>,
+    /// Changes the archive has stored in the lake.
+    pub archive_rows: Counter,
+    /// Objects the archive has written to the lake.
+    pub archive_objects: Counter,
+    /// Records in the event log the archive has not stored yet.
+    pub archive_lag: Gauge,
+    /// Archive rounds that failed (and were retried).
+    pub archive_failures: Counter,
 }
 
 impl Default for PipelineMetrics {
@@ -74,6 +82,10 @@ impl Default for PipelineMetrics {
                 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
             ]),
             engine_ops: Family::new_with_constructor(latency_buckets),
+            archive_rows: Counter::default(),
+            archive_objects: Counter::default(),
+            archive_lag: Gauge::default(),
+            archive_failures: Counter::default(),
         }
     }
 }
@@ -189,6 +201,26 @@ impl Default for Metrics {
             "engine_op_duration_seconds",
             "Latency of calls to the event log and view engines",
             pipeline.engine_ops.clone(),
+        );
+        registry.register(
+            "archive_rows",
+            "Incident changes the archive stored in the lake",
+            pipeline.archive_rows.clone(),
+        );
+        registry.register(
+            "archive_objects",
+            "Parquet objects the archive wrote to the lake",
+            pipeline.archive_objects.clone(),
+        );
+        registry.register(
+            "archive_lag",
+            "Event-log records the archive has not stored yet",
+            pipeline.archive_lag.clone(),
+        );
+        registry.register(
+            "archive_failures",
+            "Archive rounds that failed",
+            pipeline.archive_failures.clone(),
         );
         Metrics {
             pipeline,

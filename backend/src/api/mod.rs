@@ -9,6 +9,7 @@ mod incidents;
 pub mod metrics;
 mod near;
 mod openapi;
+mod stats;
 mod sync;
 
 use std::sync::Arc;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub dummy_hash: Arc<str>,
     /// The speed layer's real-time views (in process or in Redis), when configured.
     pub views: Option<crate::speed::ViewStore>,
+    /// The batch views and the speed layer, merged by the `/v1/stats` endpoints.
+    pub layers: crate::serving::Layers,
 }
 
 impl AppState {
@@ -69,12 +72,20 @@ impl AppState {
             config: Arc::new(config),
             dummy_hash: auth::dummy_hash().into(),
             views: None,
+            layers: crate::serving::Layers::new(None, None),
         }
     }
 
     /// Serves real-time reads from `views`.
     pub fn with_views(mut self, views: crate::speed::ViewStore) -> AppState {
-        self.views = Some(views);
+        self.views = Some(views.clone());
+        self.layers = crate::serving::Layers::new(self.layers.batch.clone(), Some(views));
+        self
+    }
+
+    /// Serves merged statistics from `batch` (and the views, if set).
+    pub fn with_batch(mut self, batch: crate::batch::BatchStore) -> AppState {
+        self.layers = crate::serving::Layers::new(Some(batch), self.views.clone());
         self
     }
 }
@@ -95,6 +106,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/incidents", get(incidents::list))
         .route("/v1/incidents/near", get(near::near))
         .route("/v1/cells/{cell}/counts", get(near::cell_counts))
+        .route("/v1/stats/heatmap", get(stats::heatmap))
+        .route("/v1/stats/trends", get(stats::trends))
+        .route("/v1/stats/summary", get(stats::summary))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

@@ -6,7 +6,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{auth, error, health, incidents, metrics, near, sync};
+use super::{auth, error, health, incidents, metrics, near, stats, sync};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,6 +14,7 @@ use super::{auth, error, health, incidents, metrics, near, sync};
     paths(
         health::healthz, metrics::scrape, auth::register, auth::login, auth::logout,
         sync::push, sync::edits, sync::pull, incidents::list, near::near, near::cell_counts,
+        stats::heatmap, stats::trends, stats::summary,
     ),
     components(schemas(
         error::ErrorBody, auth::Credentials, auth::Registered, auth::Session,

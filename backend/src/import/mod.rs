@@ -4,7 +4,7 @@ mod toronto;
 
 use std::collections::BTreeMap;
 
-pub use toronto::{FEED as TORONTO_FEED, import_toronto_mci};
+pub use toronto::{FEED as TORONTO_FEED, TorontoMci, import_toronto_mci};
 
 /// What an import did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

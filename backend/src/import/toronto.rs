@@ -187,29 +187,92 @@ fn map_row(
     })
 }
 
+/// The rows of a Toronto MCI file (plain or `.gz`) as incidents, a batch at a time, with
+/// what was read and refused so far.
+pub struct TorontoMci {
+    csv: csv::Reader<Box<dyn Read + Send>>,
+    columns: Columns,
+    read: Arc<AtomicU64>,
+    size: u64,
+    now: DateTime<Utc>,
+    seen: HashMap<String, u32>,
+    row: csv::StringRecord,
+    pub summary: ImportSummary,
+}
+
+impl TorontoMci {
+    pub fn open(path: &Path) -> anyhow::Result<TorontoMci> {
+        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let read = Arc::new(AtomicU64::new(0));
+        let counting = Counting {
+            inner: BufReader::new(file),
+            read: read.clone(),
+        };
+        let reader: Box<dyn Read + Send> = if path.extension().is_some_and(|e| e == "gz") {
+            Box::new(flate2::read::MultiGzDecoder::new(counting))
+        } else {
+            Box::new(counting)
+        };
+        let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
+        let columns = Columns::find(csv.headers().context("cannot read the CSV header")?)?;
+        Ok(TorontoMci {
+            csv,
+            columns,
+            read,
+            size,
+            now: Utc::now(),
+            seen: HashMap::new(),
+            row: csv::StringRecord::new(),
+            summary: ImportSummary::default(),
+        })
+    }
+
+    /// Bytes of the file read so far, and its size.
+    pub fn progress(&self) -> (u64, u64) {
+        (self.read.load(Ordering::Relaxed), self.size)
+    }
+
+    /// Up to `max` more incidents; empty at the end of the file.
+    pub fn next_batch(&mut self, max: usize) -> Vec<NewIncident> {
+        let mut batch = Vec::with_capacity(max.min(BATCH));
+        while batch.len() < max {
+            match self.csv.read_record(&mut self.row) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => {
+                    self.summary.read += 1;
+                    let n = self.summary.read;
+                    self.summary.reject(n, format!("unreadable row: {e}"));
+                    continue;
+                }
+            }
+            self.summary.read += 1;
+            let content = self.row.iter().collect::<Vec<_>>().join("|");
+            let n = self.seen.entry(content.clone()).or_insert(0);
+            *n += 1;
+            let record_id = format!("{content}#{n}");
+            match map_row(&self.row, &self.columns, record_id, self.now) {
+                Ok(item) => batch.push(item),
+                Err(reason) => {
+                    let n = self.summary.read;
+                    self.summary.reject(n, reason);
+                }
+            }
+        }
+        batch
+    }
+}
+
 /// Imports the file at `path` (plain or `.gz`), showing a progress bar when `progress`.
 pub async fn import_toronto_mci(
     db: &Db,
     path: &Path,
     progress: bool,
 ) -> anyhow::Result<ImportSummary> {
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let read = Arc::new(AtomicU64::new(0));
-    let counting = Counting {
-        inner: BufReader::new(file),
-        read: read.clone(),
-    };
-    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(flate2::read::MultiGzDecoder::new(counting))
-    } else {
-        Box::new(counting)
-    };
-    let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
-    let columns = Columns::find(csv.headers().context("cannot read the CSV header")?)?;
-
+    let mut rows = TorontoMci::open(path)?;
     let bar = if progress {
-        ProgressBar::new(size)
+        ProgressBar::new(rows.progress().1)
     } else {
         ProgressBar::hidden()
     };
@@ -219,39 +282,17 @@ pub async fn import_toronto_mci(
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let now = Utc::now();
-    let mut summary = ImportSummary::default();
-    let mut seen: HashMap<String, u32> = HashMap::new();
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut row = csv::StringRecord::new();
     loop {
-        match csv.read_record(&mut row) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                summary.read += 1;
-                summary.reject(summary.read, format!("unreadable row: {e}"));
-                continue;
-            }
+        let mut batch = rows.next_batch(BATCH);
+        if batch.is_empty() {
+            break;
         }
-        summary.read += 1;
-        let content = row.iter().collect::<Vec<_>>().join("|");
-        let n = seen.entry(content.clone()).or_insert(0);
-        *n += 1;
-        let record_id = format!("{content}#{n}");
-        match map_row(&row, &columns, record_id, now) {
-            Ok(item) => batch.push(item),
-            Err(reason) => summary.reject(summary.read, reason),
-        }
-        if batch.len() >= BATCH {
-            store(db, &mut batch, &mut summary).await?;
-            bar.set_position(read.load(Ordering::Relaxed));
-            bar.set_message(format!("{} rows", summary.read));
-        }
+        store(db, &mut batch, &mut rows.summary).await?;
+        bar.set_position(rows.progress().0);
+        bar.set_message(format!("{} rows", rows.summary.read));
     }
-    store(db, &mut batch, &mut summary).await?;
     bar.finish_and_clear();
-    Ok(summary)
+    Ok(rows.summary)
 }
 
 async fn store(

@@ -9,6 +9,7 @@
 //! embedded ([`views::Views`], rebuilt by replaying the log from the start whenever the
 //! process starts). [`ViewStore`] hides which.
 
+pub mod delta;
 pub mod redis;
 pub mod views;
 
@@ -107,7 +108,32 @@ impl ViewStore {
                 let mut views = Self::write(views);
                 Ok(events.iter().map(|e| views.apply(e, cutoff)).collect())
             }
-            Backend::Redis(views) => Ok(views.apply(events, now, self.retention).await?),
+            Backend::Redis(views) => {
+                let applied = views.apply(events, now, self.retention).await?;
+                views.apply_delta(events).await?;
+                Ok(applied)
+            }
+        }
+    }
+
+    /// The incidents changed after `watermark_ms`, for the serving layer's merge.
+    pub async fn delta_after(
+        &self,
+        watermark_ms: i64,
+    ) -> Result<Vec<delta::DeltaEntry>, ViewError> {
+        match &self.backend {
+            Backend::Memory(views) => Ok(Self::read(views).delta_after(watermark_ms)),
+            Backend::Redis(views) => Ok(views.delta_after(watermark_ms).await?),
+        }
+    }
+
+    /// Forgets what a batch with `watermark_ms` covers; returns how many entries went.
+    pub async fn drop_delta_through(&self, watermark_ms: i64) -> Result<u64, ViewError> {
+        match &self.backend {
+            Backend::Memory(views) => {
+                Ok(Self::write(views).drop_delta_through(watermark_ms) as u64)
+            }
+            Backend::Redis(views) => Ok(views.drop_delta_through(watermark_ms).await?),
         }
     }
 

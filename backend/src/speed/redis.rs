@@ -8,6 +8,9 @@
 //!   since 1970).
 //! - `counts:{cell}:{day}`: a hash `{category}|{hour start, Unix ms}` → count.
 //! - `seen`: how many distinct incidents the views have taken in, ever.
+//! - `delta`: a hash incident id → JSON [`DeltaEntry`] of incidents changed after the
+//!   batch watermark, and `delta:at`, a sorted set of the same ids by commit time; these
+//!   do not expire: a batch that covers them drops them.
 //!
 //! Every key expires on its own once its day is older than the retention, so nothing has
 //! to sweep. Events are applied by one Lua script per batch: Redis runs it atomically, and
@@ -25,7 +28,10 @@ use redis::{
 use serde::Deserialize;
 use vigil_sync::{AreaCell, Category, Change, IncidentId, Location, Status};
 
-use super::views::{Applied, BUCKET_MS, Seen};
+use super::{
+    delta::DeltaEntry,
+    views::{Applied, BUCKET_MS, Seen},
+};
 use crate::events::IncidentEvent;
 
 const DAY_MS: i64 = 86_400_000;
@@ -105,6 +111,34 @@ for i = 4, #ARGV, 11 do
   out[#out + 1] = code
 end
 return out
+"#;
+
+/// Writes delta entries whose version is newer than the one stored.
+const DELTA_PUT: &str = r#"
+local h, z = KEYS[1], KEYS[2]
+local out = 0
+for i = 1, #ARGV, 4 do
+  local id, version, at, entry = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), ARGV[i + 3]
+  local cur = redis.call('HGET', h, id)
+  if not (cur and cjson.decode(cur).version >= version) then
+    redis.call('HSET', h, id, entry)
+    redis.call('ZADD', z, at, id)
+    out = out + 1
+  end
+end
+return out
+"#;
+
+/// Drops up to ARGV[2] delta entries committed at or before ARGV[1]; returns how many it
+/// looked at (0 when none are left).
+const DELTA_DROP: &str = r#"
+local h, z, w, n = KEYS[1], KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2])
+local ids = redis.call('ZRANGEBYSCORE', z, '-inf', w, 'LIMIT', 0, n)
+for _, id in ipairs(ids) do
+  redis.call('HDEL', h, id)
+  redis.call('ZREM', z, id)
+end
+return #ids
 "#;
 
 /// Errors of the Redis views.
@@ -398,6 +432,127 @@ impl RedisViews {
         }
         out.sort();
         Ok(out)
+    }
+
+    fn delta_keys(&self) -> (String, String) {
+        (
+            format!("{}delta", self.prefix),
+            format!("{}delta:at", self.prefix),
+        )
+    }
+
+    /// Records `events` in the delta (see [`super::delta`]); a version not newer than the
+    /// stored one changes nothing.
+    pub async fn apply_delta(&self, events: &[IncidentEvent]) -> Result<(), RedisViewError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let (hash, zset) = self.delta_keys();
+        let id_of = |e: &IncidentEvent| match &e.change {
+            Change::Upsert { incident } => incident.id,
+            Change::Status { id, .. } | Change::Tombstone { id } => *id,
+        };
+        let ids: Vec<String> = events.iter().map(|e| id_of(e).to_string()).collect();
+        let mut conn = self.conn.clone();
+        let held: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(&hash)
+            .arg(&ids)
+            .query_async(&mut conn)
+            .await?;
+        let mut current: std::collections::HashMap<IncidentId, DeltaEntry> =
+            std::collections::HashMap::new();
+        for (id, raw) in ids.iter().zip(held) {
+            if let Some(raw) = raw {
+                let entry: DeltaEntry =
+                    serde_json::from_str(&raw).map_err(|e| RedisViewError::Corrupt {
+                        key: format!("{hash} field {id}"),
+                        reason: e.to_string(),
+                    })?;
+                current.insert(entry.id, entry);
+            }
+        }
+        let mut changed: Vec<IncidentId> = Vec::new();
+        for e in events {
+            let id = id_of(e);
+            let at = e.at.unwrap_or_else(|| Utc::now().timestamp_millis());
+            if let Some(next) = DeltaEntry::after(current.get(&id), e, at) {
+                current.insert(id, next);
+                changed.push(id);
+            }
+        }
+        changed.sort();
+        changed.dedup();
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let script = Script::new(DELTA_PUT);
+        let mut invocation = script.prepare_invoke();
+        invocation.key(&hash).key(&zset);
+        for id in changed {
+            let entry = current[&id];
+            let json = serde_json::to_string(&entry).unwrap_or_default();
+            invocation
+                .arg(id.to_string())
+                .arg(entry.version)
+                .arg(entry.at_ms)
+                .arg(json);
+        }
+        let _: i64 = invocation.invoke_async(&mut conn).await?;
+        Ok(())
+    }
+
+    /// The delta entries committed after `watermark_ms`.
+    pub async fn delta_after(&self, watermark_ms: i64) -> Result<Vec<DeltaEntry>, RedisViewError> {
+        let (hash, zset) = self.delta_keys();
+        let mut conn = self.conn.clone();
+        let ids: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(&zset)
+            .arg(format!("({watermark_ms}"))
+            .arg("+inf")
+            .query_async(&mut conn)
+            .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(1_000) {
+            let raws: Vec<Option<String>> = redis::cmd("HMGET")
+                .arg(&hash)
+                .arg(chunk)
+                .query_async(&mut conn)
+                .await?;
+            for (id, raw) in chunk.iter().zip(raws) {
+                let Some(raw) = raw else { continue };
+                let entry: DeltaEntry =
+                    serde_json::from_str(&raw).map_err(|e| RedisViewError::Corrupt {
+                        key: format!("{hash} field {id}"),
+                        reason: e.to_string(),
+                    })?;
+                if entry.at_ms > watermark_ms {
+                    out.push(entry);
+                }
+            }
+        }
+        out.sort_by_key(|e| e.id);
+        Ok(out)
+    }
+
+    /// Drops the delta entries committed at or before `watermark_ms`; returns how many.
+    pub async fn drop_delta_through(&self, watermark_ms: i64) -> Result<u64, RedisViewError> {
+        let (hash, zset) = self.delta_keys();
+        let script = Script::new(DELTA_DROP);
+        let mut conn = self.conn.clone();
+        let mut dropped = 0;
+        loop {
+            let n: u64 = script
+                .key(&hash)
+                .key(&zset)
+                .arg(watermark_ms)
+                .arg(1_000)
+                .invoke_async(&mut conn)
+                .await?;
+            dropped += n;
+            if n == 0 {
+                return Ok(dropped);
+            }
+        }
     }
 
     /// How many distinct incidents the views have taken in since they were last cleared.

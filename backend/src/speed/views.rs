@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use vigil_sync::{AreaCell, Category, Change, IncidentId, Location, Status};
 
+use super::delta::DeltaEntry;
 use crate::events::IncidentEvent;
 
 /// Milliseconds in the time bucket of the counts.
@@ -48,6 +49,8 @@ pub type CountKey = (AreaCell, Category, i64);
 pub struct Views {
     incidents: HashMap<IncidentId, Seen>,
     counts: HashMap<CountKey, u64>,
+    /// Incidents changed after the batch watermark (see [`super::delta`]).
+    delta: HashMap<IncidentId, DeltaEntry>,
 }
 
 fn bucket(t: DateTime<Utc>) -> i64 {
@@ -55,8 +58,17 @@ fn bucket(t: DateTime<Utc>) -> i64 {
 }
 
 impl Views {
-    /// Applies one event, keeping nothing that occurred before `cutoff`.
+    /// Applies one event, keeping nothing that occurred before `cutoff` in the real-time
+    /// views (the delta keeps every change, whenever it occurred).
     pub fn apply(&mut self, event: &IncidentEvent, cutoff: DateTime<Utc>) -> Applied {
+        let id = match &event.change {
+            Change::Upsert { incident } => incident.id,
+            Change::Status { id, .. } | Change::Tombstone { id } => *id,
+        };
+        let at = event.at.unwrap_or_else(|| Utc::now().timestamp_millis());
+        if let Some(entry) = DeltaEntry::after(self.delta.get(&id), event, at) {
+            self.delta.insert(id, entry);
+        }
         match &event.change {
             Change::Upsert { incident } => {
                 if self
@@ -107,6 +119,25 @@ impl Views {
                 }
             }
         }
+    }
+
+    /// The delta entries changed after `watermark_ms`.
+    pub fn delta_after(&self, watermark_ms: i64) -> Vec<DeltaEntry> {
+        let mut out: Vec<DeltaEntry> = self
+            .delta
+            .values()
+            .filter(|e| e.at_ms > watermark_ms)
+            .copied()
+            .collect();
+        out.sort_by_key(|e| e.id);
+        out
+    }
+
+    /// Forgets the delta entries a batch with `watermark_ms` covers; returns how many.
+    pub fn drop_delta_through(&mut self, watermark_ms: i64) -> usize {
+        let before = self.delta.len();
+        self.delta.retain(|_, e| e.at_ms > watermark_ms);
+        before - self.delta.len()
     }
 
     /// Drops every incident that occurred before `cutoff`.

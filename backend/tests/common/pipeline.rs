@@ -47,6 +47,44 @@ pub fn redis_url() -> String {
         .expect("VIGIL_TEST_REDIS_URL is not set: run `cargo xtask test` (it starts Redis)")
 }
 
+/// A lake under a fresh prefix of the test bucket on the S3 service `cargo xtask services
+/// up` starts (Garage), found through the VIGIL_TEST_S3_* variables.
+pub fn s3_lake() -> vigil_backend::lake::Lake {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run `cargo xtask test` (it starts Garage)")
+        })
+    };
+    vigil_backend::lake::Lake::S3(
+        vigil_backend::lake::S3Lake::new(&vigil_backend::lake::S3Config {
+            bucket: Some(var("VIGIL_TEST_S3_BUCKET")),
+            endpoint: Some(var("VIGIL_TEST_S3_ENDPOINT")),
+            region: var("VIGIL_TEST_S3_REGION"),
+            prefix: unique("test-") + "/",
+            access_key_id: var("VIGIL_TEST_S3_ACCESS_KEY_ID"),
+            secret_access_key: var("VIGIL_TEST_S3_SECRET_ACCESS_KEY"),
+            path_style: true,
+        })
+        .unwrap(),
+    )
+}
+
+/// Batch views in a fresh keyspace on the Cassandra `cargo xtask services up` starts
+/// (VIGIL_TEST_CASSANDRA_NODES).
+pub async fn cassandra_store() -> vigil_backend::batch::BatchStore {
+    let nodes = std::env::var("VIGIL_TEST_CASSANDRA_NODES").expect(
+        "VIGIL_TEST_CASSANDRA_NODES is not set: run `cargo xtask test` (it starts Cassandra)",
+    );
+    let config = vigil_backend::batch::cassandra::CassandraConfig {
+        nodes: Some(nodes),
+        keyspace: unique("test_"),
+        ..Default::default()
+    };
+    vigil_backend::batch::BatchStore::open_cassandra(&config)
+        .await
+        .unwrap()
+}
+
 /// A name no other test run uses.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", Uuid::now_v7().simple())

@@ -4,8 +4,10 @@
 //! embedded engines in a temporary directory for each run, one user, batches sent one after
 //! another from a single connection, every report required to come back `accepted`.
 //!
-//! `bench stream` measures the scale-out streaming path; see [`stream`].
+//! `bench stream` measures the scale-out streaming path; see [`stream`]. `bench sync` the
+//! client core; `bench batch` the batch layer's full recompute.
 
+mod batch;
 mod client;
 mod stats;
 mod stream;
@@ -23,6 +25,21 @@ use crate::util::human_duration;
 use crate::vigil::{self, Profile, STARTUP_TIMEOUT, ServeConfig, Server};
 use stats::RunStats;
 use workload::Batch;
+
+/// The Toronto file a bench reads: `data`, or the shared copy beside the checkout.
+fn toronto_file(data: Option<&Path>) -> Result<PathBuf> {
+    let data = data.map_or_else(
+        || crate::util::project_root().join("../shared/data/toronto_mci_2014_2020.csv.gz"),
+        Path::to_path_buf,
+    );
+    if !data.is_file() {
+        bail!(
+            "{} is missing; pass --data with a Toronto MCI export (.csv.gz)",
+            data.display()
+        );
+    }
+    Ok(data)
+}
 
 /// The largest batch the backend accepts.
 const MAX_BATCH: usize = 500;
@@ -42,6 +59,10 @@ pub enum Bench {
     /// The client core against an embedded server: pull N incidents into an empty client,
     /// push M reports drafted offline; prints both times and the client's peak RSS.
     Sync(sync::SyncArgs),
+
+    /// The batch layer's full recompute over a lake of the Toronto file, and over a lake
+    /// with a ten-fold synthetic copy; prints each run's time and the medians.
+    Batch(batch::BatchArgs),
 }
 
 /// Options of `cargo xtask bench push`.
@@ -78,6 +99,7 @@ pub fn run(bench: Bench) -> Result<()> {
         Bench::Push(args) => push(&args),
         Bench::Stream(args) => stream::run(&args),
         Bench::Sync(args) => sync::run_bench(&args),
+        Bench::Batch(args) => batch::run(&args),
     }
 }
 

@@ -12,11 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use flate2::read::GzDecoder;
 
 use super::stats::median;
-use crate::util::{cargo, human_duration, output, project_root, run};
+use crate::util::{cargo, human_duration, output, run};
 use crate::vigil::{self, Profile, STARTUP_TIMEOUT, ServeConfig, Server};
 
 /// Options of `cargo xtask bench sync`.
@@ -63,16 +63,7 @@ fn subset(from: &Path, to: &Path, rows: usize) -> Result<()> {
 }
 
 pub fn run_bench(args: &SyncArgs) -> Result<()> {
-    let data = args
-        .data
-        .clone()
-        .unwrap_or_else(|| project_root().join("../shared/data/toronto_mci_2014_2020.csv.gz"));
-    if !data.is_file() {
-        bail!(
-            "{} is missing; pass --data with a Toronto MCI export (.csv.gz)",
-            data.display()
-        );
-    }
+    let data = super::toronto_file(args.data.as_deref())?;
     let exe = vigil::build(Profile::Release)?;
     run(cargo().args([
         "build",

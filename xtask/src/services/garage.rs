@@ -123,6 +123,20 @@ fn credentials_env() -> String {
     )
 }
 
+/// The variables the tests find Garage by (`VIGIL_TEST_S3_*`).
+pub fn test_env() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "VIGIL_TEST_S3_ENDPOINT",
+            format!("http://127.0.0.1:{S3_PORT}"),
+        ),
+        ("VIGIL_TEST_S3_REGION", REGION.to_owned()),
+        ("VIGIL_TEST_S3_BUCKET", BUCKET.to_owned()),
+        ("VIGIL_TEST_S3_ACCESS_KEY_ID", KEY_ID.to_owned()),
+        ("VIGIL_TEST_S3_SECRET_ACCESS_KEY", SECRET.to_owned()),
+    ]
+}
+
 fn credentials_file() -> PathBuf {
     daemon().dir.join("credentials.env")
 }

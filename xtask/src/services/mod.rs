@@ -26,10 +26,13 @@ use anyhow::{Result, bail};
 
 use crate::util::human_duration;
 
+pub use garage::test_env as s3_test_env;
 pub use postgres::TEST_URL as POSTGRES_TEST_URL;
 pub use redis::URL as REDIS_TEST_URL;
 /// Kafka's bootstrap address on loopback.
 pub const KAFKA_TEST_BROKERS: &str = "127.0.0.1:9092";
+/// Where the tests find Cassandra (`services up cassandra`).
+pub const CASSANDRA_TEST_NODES: &str = "127.0.0.1:9042";
 
 /// One engine on the development machine, started on loopback.
 pub trait Service {
