@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{Datelike, FixedOffset, NaiveDate, TimeDelta, Timelike, Utc};
 use proptest::prelude::*;
 use vigil_backend::{
-    batch::{self, BatchStore},
+    batch::{self, BatchIncident, BatchStore, ViewRow},
     config::OnCorrupt,
     events::{EVENT_VERSION, IncidentEvent},
     lake::{
@@ -375,4 +375,55 @@ async fn a_missing_layer_gives_a_partial_answer_not_an_error() {
     assert!(fresh.partial);
     assert_eq!(fresh.unavailable, vec!["speed"]);
     assert!(got.is_empty());
+}
+
+/// A batch as large as a city's history is written whole: the stores split their inserts
+/// to fit the engine's limits (SQLite takes at most 32,766 parameters in a statement).
+async fn a_large_batch_is_written_whole(store: BatchStore) {
+    const N: usize = 40_000;
+    let incidents: Vec<BatchIncident> = (0..N)
+        .map(|i| BatchIncident {
+            id: format!("incident-{i:06}"),
+            cell: format!("cell-{}", i % 977),
+            category: CATEGORIES[i % CATEGORIES.len()].as_str().to_owned(),
+            occurred_ms: 1_600_000_000_000 + i as i64 * 60_000,
+            offset_s: -14_400,
+            counted: i % 10 != 0,
+        })
+        .collect();
+    let rows: Vec<ViewRow> = (0..N)
+        .map(|i| ViewRow {
+            key: format!("cell-{}", i % 977),
+            sub: format!("day-{i:06}"),
+            category: CATEGORIES[i % CATEGORIES.len()].as_str().to_owned(),
+            n: 1 + (i % 5) as i64,
+        })
+        .collect();
+
+    let batch_id = store.begin(1_700_000_000_000).await.unwrap();
+    store.write(&batch_id, "cell_day", &rows).await.unwrap();
+    store.write_incidents(&batch_id, &incidents).await.unwrap();
+    store.complete(&batch_id, N as i64).await.unwrap();
+
+    let served = store.served().await.unwrap().unwrap();
+    assert_eq!(served.batch_id, batch_id);
+    assert_eq!(served.incidents, N as i64);
+    let mut want = rows.clone();
+    want.sort();
+    assert_eq!(store.all_rows("cell_day").await.unwrap(), want);
+    let ids: Vec<String> = incidents.iter().map(|i| i.id.clone()).collect();
+    let mut got = store.incidents(&ids).await.unwrap();
+    got.sort_by(|a, b| a.id.cmp(&b.id));
+    assert_eq!(got, incidents);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_batch_is_written_whole_to_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    a_large_batch_is_written_whole(BatchStore::open_sqlite(dir.path()).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_batch_is_written_whole_to_cassandra() {
+    a_large_batch_is_written_whole(common::pipeline::cassandra_store().await).await;
 }

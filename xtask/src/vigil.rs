@@ -27,21 +27,39 @@ pub enum Profile {
 
 /// Builds `vigil` (package `vigil-backend`) and returns the path of the executable.
 pub fn build(profile: Profile) -> Result<PathBuf> {
-    let mut cmd = cargo();
-    cmd.args(["build", "-p", "vigil-backend", "--bin", "vigil"]);
-    let subdir = match profile {
-        Profile::Dev => "debug",
-        Profile::Release => {
-            cmd.arg("--release");
-            "release"
-        }
-    };
-    run(&mut cmd).context("could not build the backend")?;
-    let exe = target_dir()?.join(subdir).join("vigil");
+    build_targets(profile, &["--bin", "vigil"])?;
+    let exe = target_dir()?.join(profile.subdir()).join("vigil");
     if !exe.is_file() {
         bail!("cargo built vigil-backend but {} is missing", exe.display());
     }
     Ok(exe)
+}
+
+/// Builds the given targets (`--bin vigil`, `--example bench-batch`, ...) so that they
+/// share the dependencies `cargo xtask test` built. A narrower build (`-p vigil-backend`,
+/// or one example alone) resolves other features for the shared dependencies and builds a
+/// second copy of DataFusion and the drivers: half an hour on two cores and gigabytes of
+/// disk. In the dev profile that means building every target of the workspace, which is
+/// quick when the tests are built already; a release build has no such twin to share.
+pub fn build_targets(profile: Profile, targets: &[&str]) -> Result<()> {
+    let mut cmd = cargo();
+    cmd.args(["build", "--workspace"]);
+    match profile {
+        Profile::Dev => cmd.arg("--all-targets"),
+        Profile::Release => cmd.arg("--release").args(targets),
+    };
+    run(&mut cmd).context("could not build the backend")?;
+    Ok(())
+}
+
+impl Profile {
+    /// The directory under the target dir that holds this profile's output.
+    pub fn subdir(self) -> &'static str {
+        match self {
+            Profile::Dev => "debug",
+            Profile::Release => "release",
+        }
+    }
 }
 
 /// The target directory cargo uses here (honours CARGO_TARGET_DIR and `.cargo/config.toml`).

@@ -92,8 +92,28 @@ async fn delete_batches(
     Ok(())
 }
 
-/// Rows per multi-row `INSERT` (6 parameters each).
-const ROWS_PER_STATEMENT: usize = 5_000;
+/// The most bound parameters SQLite takes in one statement (SQLITE_MAX_VARIABLE_NUMBER,
+/// 32,766 since SQLite 3.32).
+const SQLITE_MAX_PARAMETERS: usize = 32_766;
+
+/// Inserts `rows` in one transaction with multi-row `INSERT`s of `head` (`INSERT INTO t
+/// (a, b, ...) `), as many rows per statement as SQLite's parameter limit allows;
+/// `bind` pushes one row's `PARAMS` values.
+async fn insert_all<T, const PARAMS: usize>(
+    pool: &SqlitePool,
+    head: &str,
+    rows: &[T],
+    bind: impl Fn(sqlx::query_builder::Separated<'_, sqlx::Sqlite, &'static str>, &T),
+) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    for chunk in rows.chunks(SQLITE_MAX_PARAMETERS / PARAMS) {
+        let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(head);
+        qb.push_values(chunk, &bind);
+        qb.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
 
 /// The batch views in SQLite.
 #[derive(Debug, Clone)]
@@ -134,24 +154,20 @@ impl SqliteViews {
 
     /// Writes the rows of `view` for batch `batch_id`.
     async fn write(&self, batch_id: &str, view: &str, rows: &[ViewRow]) -> Result<(), StoreError> {
-        let pool = &self.0;
-        let mut tx = pool.begin().await?;
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO view_rows (batch_id, view, key, sub, category, n) ",
-            );
-            qb.push_values(chunk, |mut b, r| {
+        insert_all::<_, 6>(
+            &self.0,
+            "INSERT INTO view_rows (batch_id, view, key, sub, category, n) ",
+            rows,
+            |mut b, r| {
                 b.push_bind(batch_id)
                     .push_bind(view)
                     .push_bind(&r.key)
                     .push_bind(&r.sub)
                     .push_bind(&r.category)
                     .push_bind(r.n);
-            });
-            qb.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+            },
+        )
+        .await
     }
 
     /// Writes the incident states of batch `batch_id`.
@@ -160,13 +176,11 @@ impl SqliteViews {
         batch_id: &str,
         rows: &[BatchIncident],
     ) -> Result<(), StoreError> {
-        let pool = &self.0;
-        let mut tx = pool.begin().await?;
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO batch_incidents (batch_id, id, cell, category, occurred_ms, offset_s, counted) ",
-            );
-            qb.push_values(chunk, |mut b, r| {
+        insert_all::<_, 7>(
+            &self.0,
+            "INSERT INTO batch_incidents (batch_id, id, cell, category, occurred_ms, offset_s, counted) ",
+            rows,
+            |mut b, r| {
                 b.push_bind(batch_id)
                     .push_bind(&r.id)
                     .push_bind(&r.cell)
@@ -174,11 +188,9 @@ impl SqliteViews {
                     .push_bind(r.occurred_ms)
                     .push_bind(r.offset_s)
                     .push_bind(r.counted);
-            });
-            qb.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+            },
+        )
+        .await
     }
 
     /// The served batch's states of the incidents `ids` (those it has).

@@ -4,10 +4,12 @@
 //! `backend/examples/bench-batch.rs`; this builds and runs it and passes its lines on.
 
 use std::path::PathBuf;
+use std::process::Command;
 
 use anyhow::Result;
 
-use crate::util::{cargo, run as run_command};
+use crate::util::run as run_command;
+use crate::vigil::{self, Profile};
 
 /// Options of `cargo xtask bench batch`.
 #[derive(Debug, clap::Args)]
@@ -31,38 +33,27 @@ pub struct BatchArgs {
     dev: bool,
 }
 
-fn command_args(args: &BatchArgs, data: &std::path::Path) -> Vec<String> {
-    let mut cmd = vec!["run".to_owned()];
-    if !args.dev {
-        cmd.push("--release".into());
-    }
-    cmd.extend(
-        [
-            "-p",
-            "vigil-backend",
-            "--example",
-            "bench-batch",
-            "--",
-            "--data",
-        ]
-        .map(str::to_owned),
-    );
-    cmd.push(data.display().to_string());
-    cmd.extend([
-        "--runs".into(),
-        args.runs.to_string(),
-        "--copies".into(),
-        args.copies.to_string(),
-    ]);
-    cmd
-}
-
 pub fn run(args: &BatchArgs) -> Result<()> {
     let data = super::toronto_file(args.data.as_deref())?;
+    let profile = if args.dev {
+        Profile::Dev
+    } else {
+        Profile::Release
+    };
+    vigil::build_targets(profile, &["--example", "bench-batch"])?;
+    let exe = vigil::target_dir()?
+        .join(profile.subdir())
+        .join("examples/bench-batch");
     eprintln!(
         "==> bench batch ({} profile): {} runs per lake",
         if args.dev { "dev" } else { "release" },
         args.runs
     );
-    run_command(cargo().args(command_args(args, &data)))
+    run_command(
+        Command::new(exe)
+            .arg("--data")
+            .arg(&data)
+            .args(["--runs", &args.runs.to_string()])
+            .args(["--copies", &args.copies.to_string()]),
+    )
 }

@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use flate2::read::GzDecoder;
 
 use super::stats::median;
-use crate::util::{cargo, human_duration, output, run};
+use crate::util::{human_duration, output};
 use crate::vigil::{self, Profile, STARTUP_TIMEOUT, ServeConfig, Server};
 
 /// Options of `cargo xtask bench sync`.
@@ -65,15 +65,8 @@ fn subset(from: &Path, to: &Path, rows: usize) -> Result<()> {
 pub fn run_bench(args: &SyncArgs) -> Result<()> {
     let data = super::toronto_file(args.data.as_deref())?;
     let exe = vigil::build(Profile::Release)?;
-    run(cargo().args([
-        "build",
-        "--release",
-        "-p",
-        "vigil-app",
-        "--example",
-        "bench-sync",
-    ]))
-    .context("could not build the client benchmark")?;
+    vigil::build_targets(Profile::Release, &["--example", "bench-sync"])
+        .context("could not build the client benchmark")?;
     let client = vigil::target_dir()?.join("release/examples/bench-sync");
     let scratch = tempfile::Builder::new()
         .prefix("vigil-bench-sync-")
