@@ -25,7 +25,7 @@ use serde::Serialize;
 use vigil_sync::{AreaCell, Category, Location};
 
 use crate::{
-    batch::{BatchIncident, BatchStore},
+    batch::{BatchIncident, BatchStore, store::Fold},
     speed::{
         ViewStore,
         delta::{DeltaEntry, Fact},
@@ -66,6 +66,12 @@ pub trait Bucketing {
     fn sub_range(&self) -> (String, String);
     /// Whether a batch row's `sub` is in the query (the range may be wider).
     fn accepts(&self, sub: &str) -> bool;
+    /// How the answer folds the batch rows' `sub` (the store sums rows that fold alike,
+    /// so a long range moves few rows). Unless [`Fold::Keep`], `sub_range` must be exact
+    /// and `bucket` must give folded subs.
+    fn fold(&self) -> Fold {
+        Fold::Keep
+    }
     /// Only this category, if any.
     fn category(&self) -> Option<Category>;
     /// The bucket an incident with `fact` counts in, if the query covers it.
@@ -112,14 +118,18 @@ impl Layers {
                     self.last_watermark.store(w, Ordering::Relaxed);
                     watermark = served.map(|s| s.watermark_ms);
                     let (from, to) = q.sub_range();
-                    match batch.rows_for(q.view(), &q.keys(), &from, &to).await {
+                    let rows = batch
+                        .rows_for(q.view(), &q.keys(), &from, &to, q.fold())
+                        .await;
+                    match rows {
                         Ok(rows) => {
                             batch_ok = true;
                             for r in rows {
                                 let Ok(category) = r.category.parse::<Category>() else {
                                     continue;
                                 };
-                                if q.category().is_some_and(|c| c != category) || !q.accepts(&r.sub)
+                                if q.category().is_some_and(|c| c != category)
+                                    || (q.fold() == Fold::Keep && !q.accepts(&r.sub))
                                 {
                                     continue;
                                 }
@@ -249,7 +259,7 @@ fn local(ms: i64) -> chrono::NaiveDateTime {
 }
 
 /// `GET /v1/stats/heatmap`: incidents per cell (resolution 8 or 6) whose centre lies in a
-/// box, by UTC day of occurrence in `[from, to)`.
+/// box, occurred on a UTC day in `[from, to)`; one bucket per cell and category.
 #[derive(Debug, Clone)]
 pub struct Heatmap {
     pub res: u8,
@@ -326,6 +336,10 @@ impl Bucketing for Heatmap {
             .is_ok_and(|d| d >= self.from && d < self.to)
     }
 
+    fn fold(&self) -> Fold {
+        Fold::All
+    }
+
     fn category(&self) -> Option<Category> {
         self.category
     }
@@ -334,7 +348,7 @@ impl Bucketing for Heatmap {
         let cell = fact.cell.parent(self.res)?;
         let day = day_of(fact.occurred_ms);
         (self.cells.contains(&cell) && day >= self.from && day < self.to)
-            .then(|| (format!("{}:{cell}", self.res), day.to_string()))
+            .then(|| (format!("{}:{cell}", self.res), String::new()))
     }
 }
 
@@ -401,11 +415,30 @@ impl Bucketing for Trends {
     fn sub_range(&self) -> (String, String) {
         let last = self.to - TimeDelta::days(1);
         match self.by {
-            TrendBy::Month | TrendBy::HourOfWeek => (
-                self.from.format("%Y-%m").to_string(),
-                format!("{}~", last.format("%Y-%m")),
-            ),
+            // Exactly the months that start in [from, to): the first is from's month only
+            // when from is its first day.
+            TrendBy::Month | TrendBy::HourOfWeek => {
+                let first = if self.from.day() == 1 {
+                    self.from
+                } else {
+                    self.from
+                        .checked_add_months(chrono::Months::new(1))
+                        .and_then(|d| d.with_day(1))
+                        .unwrap_or(NaiveDate::MAX)
+                };
+                (
+                    first.format("%Y-%m").to_string(),
+                    format!("{}~", last.format("%Y-%m")),
+                )
+            }
             TrendBy::Week => (self.from.to_string(), last.to_string()),
+        }
+    }
+
+    fn fold(&self) -> Fold {
+        match self.by {
+            TrendBy::HourOfWeek => Fold::AfterBar,
+            TrendBy::Month | TrendBy::Week => Fold::Keep,
         }
     }
 
@@ -437,7 +470,8 @@ impl Bucketing for Trends {
                 date.weekday().num_days_from_monday() * 24 + t.hour()
             ),
         };
-        self.accepts(&sub).then(|| (self.area.key(), sub))
+        self.accepts(&sub)
+            .then(|| (self.area.key(), self.fold().apply(&sub)))
     }
 }
 

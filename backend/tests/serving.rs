@@ -169,7 +169,8 @@ fn expected(q: &Query, incidents: &[Incident]) -> BTreeMap<(String, String, Cate
                 if h.category.is_some_and(|x| x != i.category) {
                     continue;
                 }
-                (format!("{}:{c}", h.res), day.to_string())
+                // A heatmap counts per cell and category over the whole range.
+                (format!("{}:{c}", h.res), String::new())
             }
             Query::Trends(t) => {
                 let inside = match t.area {
@@ -188,11 +189,8 @@ fn expected(q: &Query, incidents: &[Incident]) -> BTreeMap<(String, String, Cate
                     TrendBy::Week => (monday, monday.to_string()),
                     TrendBy::HourOfWeek => (
                         month_start,
-                        format!(
-                            "{}|{}",
-                            local.format("%Y-%m"),
-                            local.weekday().num_days_from_monday() * 24 + local.hour()
-                        ),
+                        // Summed over the months: the hour of the week alone.
+                        (local.weekday().num_days_from_monday() * 24 + local.hour()).to_string(),
                     ),
                 };
                 if start < t.from || start >= t.to {

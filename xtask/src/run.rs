@@ -65,6 +65,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         listen: args.listen,
         log_file: None,
         embedded: false,
+        env: &[],
     })?;
     server.wait_healthy(STARTUP_TIMEOUT)?;
     let base = server.base_url().to_owned();

@@ -115,6 +115,8 @@ pub struct ServeConfig<'a> {
     pub log_file: Option<&'a Path>,
     /// Force the embedded engines even if the caller's environment selects PostgreSQL.
     pub embedded: bool,
+    /// Extra environment for the server (`VIGIL_*` settings).
+    pub env: &'a [(&'a str, &'a str)],
 }
 
 /// A running `vigil serve`, killed on drop.
@@ -138,6 +140,7 @@ impl Server {
         if config.embedded {
             cmd.env_remove("VIGIL_DATABASE__URL");
         }
+        cmd.envs(config.env.iter().copied());
         if let Some(path) = config.log_file {
             let log = File::create(path)
                 .with_context(|| format!("could not create {}", path.display()))?;

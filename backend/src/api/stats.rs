@@ -219,7 +219,7 @@ pub async fn trends(
         TrendBy::HourOfWeek => {
             let mut profile: BTreeMap<(u32, Category), i64> = BTreeMap::new();
             for ((sub, cat), n) in by_sub(&counts) {
-                if let Some(h) = sub.split_once('|').and_then(|(_, h)| h.parse::<u32>().ok()) {
+                if let Ok(h) = sub.parse::<u32>() {
                     *profile.entry((h, cat)).or_default() += n;
                 }
             }

@@ -61,6 +61,62 @@ pub struct Served {
     pub incidents: i64,
 }
 
+/// How a query folds the `sub` of the rows it reads: rows whose folded `sub` agree are
+/// summed by the store, so a long range moves one row per bucket of the answer instead
+/// of one per day or month.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fold {
+    /// Every row as it is.
+    Keep,
+    /// One row per key and category, `sub` empty (a heatmap's total over its range).
+    All,
+    /// `sub` becomes what follows its first `|` (`2019-06|37` -> `37`: the hour of the
+    /// week summed over the months).
+    AfterBar,
+}
+
+impl Fold {
+    /// The folded `sub`.
+    pub fn apply(self, sub: &str) -> String {
+        match self {
+            Fold::Keep => sub.to_owned(),
+            Fold::All => String::new(),
+            Fold::AfterBar => sub.split_once('|').map_or(sub, |(_, rest)| rest).to_owned(),
+        }
+    }
+
+    /// The same as SQL over a row `v` of `view_rows` (SQLite).
+    fn sql(self) -> &'static str {
+        match self {
+            Fold::Keep => "v.sub",
+            Fold::All => "''",
+            Fold::AfterBar => "substr(v.sub, instr(v.sub, '|') + 1)",
+        }
+    }
+
+    /// `rows` folded and summed per key, folded sub and category.
+    fn rows(self, rows: Vec<ViewRow>) -> Vec<ViewRow> {
+        if self == Fold::Keep {
+            return rows;
+        }
+        let mut sums: std::collections::BTreeMap<(String, String, String), i64> =
+            Default::default();
+        for r in rows {
+            *sums
+                .entry((r.key, self.apply(&r.sub), r.category))
+                .or_default() += r.n;
+        }
+        sums.into_iter()
+            .map(|((key, sub, category), n)| ViewRow {
+                key,
+                sub,
+                category,
+                n,
+            })
+            .collect()
+    }
+}
+
 fn view_row(r: &sqlx::sqlite::SqliteRow) -> Result<ViewRow, StoreError> {
     Ok(ViewRow {
         key: r.try_get("key")?,
@@ -223,22 +279,30 @@ impl SqliteViews {
     }
 
     /// Rows of `view` in the served batch for every key in `keys`, with `sub` in
-    /// `[sub_from, sub_to]` (text order).
+    /// `[sub_from, sub_to]` (text order), folded by `fold`.
     async fn rows_for(
         &self,
         view: &str,
         keys: &[String],
         sub_from: &str,
         sub_to: &str,
+        fold: Fold,
     ) -> Result<Vec<ViewRow>, StoreError> {
         let pool = &self.0;
         let mut out = Vec::new();
+        let (columns, group) = match fold {
+            Fold::Keep => ("v.key, v.sub, v.category, v.n".to_owned(), ""),
+            _ => (
+                format!("v.key, {} AS sub, v.category, SUM(v.n) AS n", fold.sql()),
+                " GROUP BY 1, 2, 3",
+            ),
+        };
         for chunk in keys.chunks(500) {
-            let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "SELECT v.key, v.sub, v.category, v.n FROM view_rows v
+            let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
+                "SELECT {columns} FROM view_rows v
                  JOIN serving s ON s.name = 'current' AND v.batch_id = s.batch_id
-                 WHERE v.view = ",
-            );
+                 WHERE v.view = "
+            ));
             qb.push_bind(view);
             qb.push(" AND v.sub >= ").push_bind(sub_from);
             qb.push(" AND v.sub <= ").push_bind(sub_to);
@@ -248,6 +312,7 @@ impl SqliteViews {
                 list.push_bind(k);
             }
             qb.push(")");
+            qb.push(group);
             for r in qb.build().fetch_all(pool).await? {
                 out.push(view_row(&r)?);
             }
@@ -431,23 +496,26 @@ impl BatchStore {
     }
 
     /// Rows of `view` in the served batch for every key in `keys`, with `sub` in
-    /// `[sub_from, sub_to]` (text order).
+    /// `[sub_from, sub_to]` (text order), folded by `fold` (the range must then be exact).
     pub async fn rows_for(
         &self,
         view: &str,
         keys: &[String],
         sub_from: &str,
         sub_to: &str,
+        fold: Fold,
     ) -> Result<Vec<ViewRow>, StoreError> {
         match self {
-            BatchStore::Sqlite(s) => s.rows_for(view, keys, sub_from, sub_to).await,
-            BatchStore::Cassandra(c) => match c.served().await? {
-                Some(served) => {
-                    c.rows_for(&served.batch_id, view, keys, sub_from, sub_to)
-                        .await
-                }
-                None => Ok(Vec::new()),
-            },
+            BatchStore::Sqlite(s) => s.rows_for(view, keys, sub_from, sub_to, fold).await,
+            BatchStore::Cassandra(c) => {
+                let Some(served) = c.served().await? else {
+                    return Ok(Vec::new());
+                };
+                let rows = c
+                    .rows_for(&served.batch_id, view, keys, sub_from, sub_to)
+                    .await?;
+                Ok(fold.rows(rows))
+            }
         }
     }
 

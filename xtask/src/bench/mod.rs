@@ -9,6 +9,7 @@
 
 mod batch;
 mod client;
+mod serve;
 mod stats;
 mod stream;
 mod sync;
@@ -63,6 +64,11 @@ pub enum Bench {
     /// The batch layer's full recompute over a lake of the Toronto file, and over a lake
     /// with a ten-fold synthetic copy; prints each run's time and the medians.
     Batch(batch::BatchArgs),
+
+    /// The serving layer under load: the Toronto history archived, batched and served
+    /// embedded, plus fresh reports in the speed layer; heatmap and trends queries at a
+    /// fixed request rate (open loop); prints p50/p99 latency per run and the medians.
+    Serve(serve::ServeArgs),
 }
 
 /// Options of `cargo xtask bench push`.
@@ -100,6 +106,7 @@ pub fn run(bench: Bench) -> Result<()> {
         Bench::Stream(args) => stream::run(&args),
         Bench::Sync(args) => sync::run_bench(&args),
         Bench::Batch(args) => batch::run(&args),
+        Bench::Serve(args) => serve::run(&args),
     }
 }
 
@@ -149,6 +156,7 @@ fn one_run(exe: &Path, client: &Client, batches: &[Batch], reports: usize) -> Re
         listen,
         log_file: Some(&log_file),
         embedded: true,
+        env: &[],
     })?;
     server.wait_healthy(STARTUP_TIMEOUT)?;
     eprintln!(

@@ -23,8 +23,9 @@ pub const CATEGORIES: [&str; 11] = [
 ];
 
 /// Toronto's bounding box, roughly the city limits.
-const LAT: (f64, f64) = (43.58, 43.85);
-const LON: (f64, f64) = (-79.64, -79.12);
+/// Toronto, roughly: where generated reports fall.
+pub const LAT: (f64, f64) = (43.58, 43.85);
+pub const LON: (f64, f64) = (-79.64, -79.12);
 
 /// How far back `occurred_at` may go, and the minimum age (so clock skew never makes a
 /// report look like it is from the future).
