@@ -21,6 +21,7 @@ pub mod config;
 pub mod db;
 pub mod events;
 pub mod import;
+pub mod ingest;
 pub mod lake;
 pub mod log;
 pub mod relay;

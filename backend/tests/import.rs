@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use vigil_backend::{db::Db, import::import_toronto_mci};
+use vigil_backend::{db::Db, import::import_toronto_mci, ingest::taxonomy::Scheme};
 
 const SAMPLE: &str = "\
 occurrencedate,occurrencehour,premises_type,occurrencemonth,occurrencedayofweek,MCI,Neighbourhood,occurrenceday,occurrencedayofyear,Pub_Id,Park_Id,PS_Id,Lat,Long
@@ -34,26 +34,54 @@ async fn imports_counts_rejects_and_is_idempotent() {
             first.duplicate,
             first.rejected_total()
         ),
-        (6, 3, 0, 3)
+        (6, 4, 0, 2)
     );
     let reasons: Vec<_> = first.rejected.keys().cloned().collect();
     assert_eq!(
         reasons,
         vec![
             "Lat: not a number".to_owned(),
-            "MCI: unknown category \"Arson\"".to_owned(),
             "location: 0, 0 is where a missing position fix lands; pick the place on the map"
                 .to_owned(),
         ]
     );
 
+    // A category the taxonomy does not know is stored as `other`, keeps its label and is
+    // counted.
+    assert_eq!(first.unmapped.total(), 1);
+    assert_eq!(
+        first.unmapped.by_count(),
+        vec![(Scheme::TorontoMci, "Arson", 1)]
+    );
+    assert!(first.to_string().contains("unmapped:  1 (stored as other)"));
+
     // The two identical rows are two incidents; a second import stores nothing new.
     let again = import_toronto_mci(&db, &path, false).await.unwrap();
-    assert_eq!((again.read, again.imported, again.duplicate), (6, 0, 3));
+    assert_eq!((again.read, again.imported, again.duplicate), (6, 0, 4));
 
     let (changes, more) = db.changes_after(0, 100).await.unwrap();
     assert!(!more);
-    assert_eq!(changes.len(), 3);
+    assert_eq!(changes.len(), 4);
+    let arson: Vec<_> = changes
+        .iter()
+        .filter_map(|(_, c)| match c {
+            vigil_sync::Change::Upsert { incident }
+                if incident.place.as_deref() == Some("Willowdale East") =>
+            {
+                Some(incident)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(arson.len(), 1);
+    assert_eq!(arson[0].category, vigil_sync::Category::Other);
+    assert!(
+        arson[0]
+            .description
+            .starts_with("Arson reported to Toronto Police"),
+        "{}",
+        arson[0].description
+    );
     let vigil_sync::Change::Upsert { incident } = &changes[0].1 else {
         panic!("not an upsert")
     };

@@ -4,6 +4,8 @@ mod toronto;
 
 use std::collections::BTreeMap;
 
+use crate::ingest::taxonomy::Unmapped;
+
 pub use toronto::{FEED as TORONTO_FEED, TorontoMci, import_toronto_mci};
 
 /// What an import did.
@@ -17,6 +19,8 @@ pub struct ImportSummary {
     pub duplicate: u64,
     /// Rows not stored, by reason, with the first row number that had it.
     pub rejected: BTreeMap<String, (u64, u64)>,
+    /// Stored rows whose category the taxonomy did not know (stored as `other`).
+    pub unmapped: Unmapped,
 }
 
 impl ImportSummary {
@@ -37,6 +41,12 @@ impl std::fmt::Display for ImportSummary {
         writeln!(f, "rejected:  {}", self.rejected_total())?;
         for (reason, (n, first)) in &self.rejected {
             writeln!(f, "  {n:>8} × {reason} (first at row {first})")?;
+        }
+        if self.unmapped.total() > 0 {
+            writeln!(f, "unmapped:  {} (stored as other)", self.unmapped.total())?;
+            for (_, label, n) in self.unmapped.by_count() {
+                writeln!(f, "  {n:>8} × {label:?}")?;
+            }
         }
         Ok(())
     }

@@ -21,12 +21,11 @@ use anyhow::Context;
 use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, Offset, TimeZone, Utc};
 use chrono_tz::America::Toronto;
 use indicatif::{ProgressBar, ProgressStyle};
-use vigil_sync::{
-    AreaCell, CELL_RESOLUTION, Category, IncidentId, Location, Report, Source, Status,
-};
+use vigil_sync::{AreaCell, CELL_RESOLUTION, IncidentId, Location, Report, Source, Status};
 
 use super::ImportSummary;
 use crate::db::{Db, InsertOutcome, NewIncident};
+use crate::ingest::taxonomy::{self, Scheme, Unmapped};
 
 /// The feed name under which these records are stored.
 pub const FEED: &str = "toronto-mci";
@@ -81,17 +80,6 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-fn category(mci: &str) -> Result<Category, String> {
-    match mci.trim() {
-        "Assault" => Ok(Category::Assault),
-        "Break and Enter" => Ok(Category::BreakAndEnter),
-        "Auto Theft" => Ok(Category::AutoTheft),
-        "Robbery" => Ok(Category::Robbery),
-        "Theft Over" => Ok(Category::Theft),
-        other => Err(format!("MCI: unknown category {other:?}")),
-    }
-}
-
 /// The occurrence time: the file gives the local date as UTC midnight-in-Toronto
 /// (`2017/07/01 04:00:00+00`) and the local hour in its own column.
 fn occurred_at(date: &str, hour: &str) -> Result<DateTime<FixedOffset>, String> {
@@ -139,9 +127,13 @@ fn map_row(
     c: &Columns,
     record_id: String,
     now: DateTime<Utc>,
+    unmapped: &mut Unmapped,
 ) -> Result<NewIncident, String> {
     let get = |i: usize| row.get(i).unwrap_or("");
-    let category = category(get(c.mci))?;
+    let mci = taxonomy::map(Scheme::TorontoMci, get(c.mci));
+    if mci.label.is_empty() {
+        return Err("MCI: empty".into());
+    }
     let occurred_at = occurred_at(get(c.date), get(c.hour))?;
     let location = Location {
         lat: coordinate(get(c.lat), "Lat")?,
@@ -151,7 +143,7 @@ fn map_row(
     let premises = get(c.premises).trim();
     let description = format!(
         "{} reported to Toronto Police (premises: {}). Location offset to the nearest intersection.",
-        get(c.mci).trim(),
+        mci.label,
         if premises.is_empty() {
             "unknown"
         } else {
@@ -162,7 +154,7 @@ fn map_row(
     let id = IncidentId::for_feed_record(FEED, &record_id);
     let report = Report::from_feed(
         id,
-        category,
+        mci.category,
         occurred_at,
         location,
         Some(neighbourhood),
@@ -171,6 +163,8 @@ fn map_row(
     )
     .map_err(|e| e.to_string())?;
     let cell = AreaCell::of(&report.location, CELL_RESOLUTION).map_err(|e| e.to_string())?;
+    // Counted only once the row is otherwise accepted.
+    unmapped.note(Scheme::TorontoMci, &mci);
     let mut incident = report.into_incident(
         Source::Feed {
             feed: FEED.into(),
@@ -252,7 +246,8 @@ impl TorontoMci {
             let n = self.seen.entry(content.clone()).or_insert(0);
             *n += 1;
             let record_id = format!("{content}#{n}");
-            match map_row(&self.row, &self.columns, record_id, self.now) {
+            let unmapped = &mut self.summary.unmapped;
+            match map_row(&self.row, &self.columns, record_id, self.now, unmapped) {
                 Ok(item) => batch.push(item),
                 Err(reason) => {
                     let n = self.summary.read;
@@ -333,14 +328,5 @@ mod tests {
         assert_eq!(t.to_rfc3339(), "2019-03-10T03:00:00-04:00");
         assert!(occurred_at("yesterday", "1").is_err());
         assert!(occurred_at("2019/03/10 05:00:00+00", "24").is_err());
-    }
-
-    #[test]
-    fn categories_map_and_unknown_ones_are_named() {
-        assert_eq!(category("Theft Over"), Ok(Category::Theft));
-        assert_eq!(
-            category("Arson"),
-            Err("MCI: unknown category \"Arson\"".into())
-        );
     }
 }

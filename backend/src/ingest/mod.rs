@@ -1,0 +1,3 @@
+//! Public crime feeds: what every connector shares.
+
+pub mod taxonomy;
