@@ -64,13 +64,16 @@ fn history(seed: u64, n: usize) -> Vec<IncidentEvent> {
         };
         let mut at = base.timestamp_millis() + rng.i64(0..86_400_000);
         let cell = |i: &Incident| AreaCell::of(&i.location, CELL_RESOLUTION).unwrap();
-        changes.push((
-            at,
-            Change::Upsert {
-                incident: incident.clone(),
-            },
-            cell(&incident),
-        ));
+        let upsert = |at: i64, i: &Incident| {
+            (
+                at,
+                Change::Upsert {
+                    incident: i.clone(),
+                },
+                cell(i),
+            )
+        };
+        changes.push(upsert(at, &incident));
         // An edit: moved, re-categorised, re-dated.
         if rng.u8(..3) == 0 {
             at += rng.i64(1..20_000_000);
@@ -78,13 +81,7 @@ fn history(seed: u64, n: usize) -> Vec<IncidentEvent> {
             incident.location = place(&mut rng);
             incident.category = CATEGORIES[rng.usize(..CATEGORIES.len())];
             incident.occurred_at -= TimeDelta::hours(rng.i64(0..100));
-            changes.push((
-                at,
-                Change::Upsert {
-                    incident: incident.clone(),
-                },
-                cell(&incident),
-            ));
+            changes.push(upsert(at, &incident));
         }
         // Moderation, which sometimes changes its mind.
         if rng.u8(..3) == 0 {
