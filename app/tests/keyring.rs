@@ -44,7 +44,21 @@ fn tool(name: &str) -> Command {
 }
 
 impl Keyring {
+    /// Starts a bus and GNOME Keyring on it. Now and then the daemon never creates the
+    /// login collection (no path `/org/freedesktop/secrets/collection/login`); a fresh
+    /// bus and daemon then come up, so up to three attempts are made.
     fn start() -> Keyring {
+        let mut errors = Vec::new();
+        for _ in 0..3 {
+            match Keyring::try_start() {
+                Ok(keyring) => return keyring,
+                Err(e) => errors.push(e),
+            }
+        }
+        panic!("GNOME Keyring did not come up in 3 attempts: {errors:?}");
+    }
+
+    fn try_start() -> Result<Keyring, String> {
         let home = tempfile::tempdir().unwrap();
         let runtime = home.path().join("run");
         std::fs::create_dir_all(&runtime).unwrap();
@@ -84,22 +98,21 @@ impl Keyring {
             address,
             home,
         };
-        // Ready once the Secret Service answers a search.
-        let deadline = Instant::now() + Duration::from_secs(20);
+        // Ready once a secret can be stored in the default collection (the daemon answers
+        // searches before it has created and unlocked the login keyring, and a store
+        // made then fails with "no result found").
+        let deadline = Instant::now() + Duration::from_secs(8);
         loop {
-            let out = keyring.secret_tool(&["search", "--all", "service", "probe"]);
-            let answered = out.status.success() || out.status.code() == Some(1);
-            if answered && String::from_utf8_lossy(&out.stderr).trim().is_empty() {
-                break;
+            let out = keyring.store_probe();
+            if out.status.success() {
+                keyring.secret_tool(&["clear", "service", "probe"]);
+                return Ok(keyring);
             }
-            assert!(
-                Instant::now() < deadline,
-                "GNOME Keyring did not come up: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            if Instant::now() > deadline {
+                return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
-        keyring
     }
 
     /// The environment that points a program at this keyring.
@@ -117,6 +130,20 @@ impl Keyring {
             .args(args)
             .output()
             .unwrap()
+    }
+
+    /// `secret-tool store` of a throwaway secret (service `probe`).
+    fn store_probe(&self) -> Output {
+        let mut child = tool("secret-tool")
+            .envs(self.vars())
+            .args(["store", "--label=probe", "service", "probe"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"probe").unwrap();
+        child.wait_with_output().unwrap()
     }
 
     /// The Vigil secrets in the keyring, as `secret-tool search` prints them.
