@@ -19,7 +19,7 @@ use crate::{
 
 /// Top-level sections; environment variables outside them (such as `VIGIL_CONFIG`) are
 /// not configuration keys.
-const SECTIONS: [&str; 15] = [
+const SECTIONS: [&str; 16] = [
     "listen",
     "data_dir",
     "database",
@@ -35,6 +35,7 @@ const SECTIONS: [&str; 15] = [
     "archive",
     "batch",
     "cassandra",
+    "ingest",
 ];
 
 /// Everything `vigil` can be configured with.
@@ -60,6 +61,8 @@ pub struct Config {
     pub batch: BatchConfig,
     /// Cassandra for the batch views (scale-out); unset nodes keep them in SQLite.
     pub cassandra: CassandraConfig,
+    /// Public crime feeds read by `vigil ingest`.
+    pub ingest: crate::ingest::config::IngestConfig,
 }
 
 /// The data lake: a local directory (embedded) or an S3 bucket (scale-out).
@@ -284,6 +287,7 @@ impl Default for Config {
             archive: ArchiveConfig::default(),
             batch: BatchConfig::default(),
             cassandra: CassandraConfig::default(),
+            ingest: crate::ingest::config::IngestConfig::default(),
         }
     }
 }
@@ -429,6 +433,7 @@ impl Config {
             (1..=50_000).contains(&self.speed.batch) && (1..=50_000).contains(&self.relay.batch),
             "speed.batch and relay.batch must be from 1 to 50000"
         );
+        self.ingest.validate()?;
         Ok(())
     }
 
@@ -552,6 +557,68 @@ mod tests {
             assert_eq!(shown(&c), shown(&Config::default()));
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_ingest_example_file_parses_and_validates() {
+        let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("ops")
+            .join("ingest.example.toml");
+        figment::Jail::expect_with(|_| {
+            let c = Config::load(Some(&example)).map_err(|e| format!("{e:#}"))?;
+            let kinds: Vec<_> = c
+                .ingest
+                .sources
+                .iter()
+                .map(|s| s.kind().map(|k| k.as_str()).unwrap_or("?"))
+                .collect();
+            assert_eq!(
+                kinds,
+                [
+                    "socrata",
+                    "socrata",
+                    "socrata",
+                    "arcgis",
+                    "police_uk",
+                    "csv",
+                    "csv",
+                    "json"
+                ]
+            );
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_ingest_sources_are_named() {
+        let cases = [
+            ("name = \"x\"\n", "has no kind"),
+            (
+                "name = \"x\"\nevery = \"often\"\n[ingest.sources.json]\nurl = \"http://a\"\n",
+                "every = \"often\" is not a duration",
+            ),
+            (
+                "name = \"x y\"\n[ingest.sources.json]\nurl = \"http://a\"\n",
+                "ingest source name \"x y\"",
+            ),
+            (
+                "name = \"x\"\n[ingest.sources.json]\nurl = \"http://a\"\n[ingest.sources.json.fields]\ntimezone = \"Mars/Base\"\n",
+                "timezone \"Mars/Base\" is not an IANA zone",
+            ),
+            (
+                "name = \"x\"\n[ingest.sources.police_uk]\npoly = \"1,2:3,4\"\nfrom_month = \"2024\"\n",
+                "from_month \"2024\" is not YYYY-MM",
+            ),
+        ];
+        for (source, expected) in cases {
+            figment::Jail::expect_with(|jail| {
+                jail.create_file("vigil.toml", &format!("[[ingest.sources]]\n{source}"))?;
+                let err = Config::load(Some(std::path::Path::new("vigil.toml"))).unwrap_err();
+                assert!(format!("{err:#}").contains(expected), "{err:#}");
+                Ok(())
+            });
+        }
     }
 
     #[test]

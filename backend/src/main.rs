@@ -77,6 +77,29 @@ enum Command {
         #[arg(long)]
         quiet: bool,
     },
+    /// Read the public crime feeds configured as [[ingest.sources]] (Socrata, ArcGIS,
+    /// police.uk, CSV, JSON) into the store, on their schedules, each from its checkpoint.
+    /// Records keep their source's id, so reading one again adds nothing and a record
+    /// changed at the source becomes a new version. Serves /metrics on
+    /// ingest.metrics_listen (default 127.0.0.1:9104) unless --once.
+    ///
+    /// Example: vigil ingest --once --source chicago
+    Ingest {
+        /// Run each source once, print a summary per source and exit (non-zero if any
+        /// source failed; the others still run).
+        #[arg(long)]
+        once: bool,
+        /// Only this source (repeat for several); default every enabled source.
+        #[arg(long = "source", value_name = "NAME")]
+        sources: Vec<String>,
+        /// Forget this source's checkpoint first, so it is read again from the beginning
+        /// (nothing is stored twice). Repeat for several.
+        #[arg(long, value_name = "NAME")]
+        reset: Vec<String>,
+        /// No progress display (it is also hidden when stderr is not a terminal).
+        #[arg(long)]
+        quiet: bool,
+    },
     /// Import a public data file into the store. Re-importing a file adds nothing twice.
     #[command(subcommand)]
     Import(ImportSource),
@@ -208,6 +231,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 toml::to_string_pretty(&shown).context("cannot print the configuration")?
             );
             Ok(())
+        }
+        Command::Ingest {
+            once,
+            sources,
+            reset,
+            quiet,
+        } => {
+            let progress = !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            serve::ingest(
+                config,
+                serve::IngestOptions {
+                    once,
+                    sources,
+                    reset,
+                    progress,
+                },
+            )
+            .await
         }
         Command::Import(ImportSource::TorontoMci { file, quiet }) => {
             let db = serve::open_store(&config).await?;

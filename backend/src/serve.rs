@@ -158,6 +158,82 @@ pub async fn relay(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What `vigil ingest` should do.
+#[derive(Debug, Clone, Default)]
+pub struct IngestOptions {
+    /// Run each source once, print the summary and return (else run on schedules).
+    pub once: bool,
+    /// Only these sources (else every enabled one).
+    pub sources: Vec<String>,
+    /// Forget these sources' checkpoints first.
+    pub reset: Vec<String>,
+    pub progress: bool,
+}
+
+/// `vigil ingest`: the configured public feeds into the store (and from there, by the
+/// relay, onto the incident topic). With `once`, prints the per-source summary and fails
+/// if any source failed; otherwise runs every source on its schedule until Ctrl-C or
+/// SIGTERM, serving /metrics on ingest.metrics_listen.
+pub async fn ingest(config: Config, options: IngestOptions) -> anyhow::Result<()> {
+    use crate::ingest::{Runner, run_once, run_scheduled};
+    let db = open_store(&config).await?;
+    for name in &options.reset {
+        anyhow::ensure!(
+            config.ingest.sources.iter().any(|s| &s.name == name),
+            "--reset {name}: no ingest source has that name"
+        );
+        let had = db.reset_checkpoint(name).await?;
+        tracing::info!(source = %name, had_checkpoint = had, "checkpoint reset");
+    }
+    if options.once {
+        let runner = Runner::new(
+            db.clone(),
+            &config.ingest,
+            Default::default(),
+            options.progress,
+        )?;
+        let summary = run_once(&runner, &config.ingest, &options.sources).await;
+        db.close().await;
+        let summary = summary?;
+        print!("{summary}");
+        let failed = summary.failed();
+        anyhow::ensure!(
+            failed.is_empty(),
+            "{} of {} sources failed ({}); what they stored before failing stays, and the next run resumes from their checkpoints",
+            failed.len(),
+            summary.sources.len(),
+            failed
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return Ok(());
+    }
+    let server = MetricsServer::start(config.ingest.metrics_listen).await?;
+    let runner = Runner::new(
+        db.clone(),
+        &config.ingest,
+        server.metrics.ingest.clone(),
+        options.progress,
+    )?;
+    let (stop, stopped) = watch::channel(false);
+    let signal = tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    tracing::info!(
+        store = db.engine(),
+        sources = config.ingest.sources.len(),
+        "ingest running"
+    );
+    let result = run_scheduled(&runner, &config.ingest, &options.sources, stopped).await;
+    signal.abort();
+    server.stop().await;
+    db.close().await;
+    result
+}
+
 /// Joins consumer group `group` on the incident topic, retrying while Kafka is unreachable.
 async fn join_group(config: &Config, group: &str) -> anyhow::Result<LogConsumer> {
     if config.kafka.brokers.is_none() {

@@ -41,8 +41,7 @@ async fn imports_counts_rejects_and_is_idempotent() {
         reasons,
         vec![
             "Lat: not a number".to_owned(),
-            "location: 0, 0 is where a missing position fix lands; pick the place on the map"
-                .to_owned(),
+            "location: withheld by the source (0, 0)".to_owned(),
         ]
     );
 
@@ -51,7 +50,7 @@ async fn imports_counts_rejects_and_is_idempotent() {
     assert_eq!(first.unmapped.total(), 1);
     assert_eq!(
         first.unmapped.by_count(),
-        vec![(Scheme::TorontoMci, "Arson", 1)]
+        vec![(Scheme::TorontoMci.as_str(), "Arson", 1)]
     );
     assert!(first.to_string().contains("unmapped:  1 (stored as other)"));
 
@@ -78,7 +77,7 @@ async fn imports_counts_rejects_and_is_idempotent() {
     assert!(
         arson[0]
             .description
-            .starts_with("Arson reported to Toronto Police"),
+            .starts_with("Arson (reported to Toronto Police Service). Premises: Outside."),
         "{}",
         arson[0].description
     );

@@ -21,6 +21,10 @@ async fn exported() -> BTreeSet<String> {
     metrics
         .pipeline
         .engine_op("kafka", "append", std::time::Duration::from_millis(3));
+    metrics.ingest.known_source("chicago");
+    metrics.ingest.run("chicago", true, 0);
+    metrics.ingest.request("chicago", 200);
+    metrics.ingest.retry("chicago");
     metrics
         .render()
         .lines()

@@ -56,8 +56,32 @@ impl FromStr for IncidentId {
 pub enum Source {
     /// A resident's report made in the app. Who reported it is never part of the public model.
     UserReport,
-    /// A record of a public feed, such as `toronto-mci`.
-    Feed { feed: String, record_id: String },
+    /// A record of a public feed, such as `toronto-mci`, with its provenance.
+    Feed {
+        /// The configured source's name.
+        feed: String,
+        /// The record's id at the source (the incident id is derived from it).
+        record_id: String,
+        /// Where this version was fetched from (an API query or a file); absent for files
+        /// imported before connectors kept it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        /// When this version was fetched.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fetched_at: Option<DateTime<Utc>>,
+    },
+}
+
+impl Source {
+    /// A feed record without provenance details.
+    pub fn feed(feed: impl Into<String>, record_id: impl Into<String>) -> Source {
+        Source::Feed {
+            feed: feed.into(),
+            record_id: record_id.into(),
+            url: None,
+            fetched_at: None,
+        }
+    }
 }
 
 /// Where moderation has got to with an incident.
@@ -237,10 +261,7 @@ mod tests {
 
     #[test]
     fn source_wire_shape() {
-        let feed = Source::Feed {
-            feed: "toronto-mci".into(),
-            record_id: "GO-1".into(),
-        };
+        let feed = Source::feed("toronto-mci", "GO-1");
         assert_eq!(
             serde_json::to_value(&feed).unwrap(),
             serde_json::json!({"kind": "feed", "feed": "toronto-mci", "record_id": "GO-1"})

@@ -175,6 +175,9 @@ pub struct EditResponse {
 }
 
 /// One change a device applies to its cache.
+// Nearly every change is an upsert, so boxing the incident would allocate for the common
+// case to save space in the rare one.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

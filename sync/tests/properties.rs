@@ -138,7 +138,7 @@ proptest! {
     #[test]
     fn pull_pages_round_trip(sub in submission(), feed in prop::bool::ANY, status in prop::sample::select(vec![Status::Unverified, Status::Verified, Status::Resolved, Status::Rejected]), seq in any::<u64>()) {
         let report = sub.validate(now(), &Limits::default()).unwrap();
-        let source = if feed { Source::Feed { feed: "toronto-mci".into(), record_id: "r1".into() } } else { Source::UserReport };
+        let source = if feed { Source::feed("toronto-mci", "r1") } else { Source::UserReport };
         let mut incident: Incident = report.into_incident(source, now());
         incident.status = status;
         let id = incident.id;

@@ -115,6 +115,8 @@ impl PipelineMetrics {
 pub struct Metrics {
     /// Relay and speed-layer series, handed to those roles.
     pub pipeline: PipelineMetrics,
+    /// Public-feed ingest series, handed to `vigil ingest`.
+    pub ingest: crate::ingest::metrics::IngestMetrics,
     registry: Registry,
     requests: Family<RouteLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
@@ -222,8 +224,11 @@ impl Default for Metrics {
             "Archive rounds that failed",
             pipeline.archive_failures.clone(),
         );
+        let ingest = crate::ingest::metrics::IngestMetrics::default();
+        ingest.register(&mut registry);
         Metrics {
             pipeline,
+            ingest,
             registry,
             requests,
             latency,

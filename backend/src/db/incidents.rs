@@ -41,7 +41,7 @@ pub struct IncidentFilter {
     pub limit: u32,
 }
 
-/// Rows per multi-row `INSERT` (17 parameters each keeps us under SQLite's 32,766).
+/// Rows per multi-row `INSERT` (19 parameters each keeps us under SQLite's 32,766).
 const ROWS_PER_STATEMENT: usize = 1_000;
 
 const CHANGES_AFTER: &str = concat!(
@@ -73,13 +73,20 @@ macro_rules! insert_in {
         for chunk in fresh.chunks(ROWS_PER_STATEMENT) {
             let mut qb = sqlx::QueryBuilder::<$db>::new(
                 "INSERT INTO incidents (id, source_kind, feed, record_id, reporter_id, category, occurred_at, \
-                 occurred_offset, reported_at, lat, lon, accuracy_m, cell, place, description, status, version) ",
+                 occurred_offset, reported_at, lat, lon, accuracy_m, cell, place, description, status, version, \
+                 source_url, fetched_at) ",
             );
             qb.push_values(chunk, |mut row, item| {
                 let inc = &item.incident;
-                let (kind, feed, record) = match &inc.source {
-                    Source::UserReport => ("user_report", None, None),
-                    Source::Feed { feed, record_id } => ("feed", Some(feed.clone()), Some(record_id.clone())),
+                let (kind, feed, record, url, fetched) = match &inc.source {
+                    Source::UserReport => ("user_report", None, None, None, None),
+                    Source::Feed { feed, record_id, url, fetched_at } => (
+                        "feed",
+                        Some(feed.clone()),
+                        Some(record_id.clone()),
+                        url.clone(),
+                        fetched_at.map(|t| t.timestamp_millis()),
+                    ),
                 };
                 row.push_bind(inc.id.to_string())
                     .push_bind(kind)
@@ -97,7 +104,9 @@ macro_rules! insert_in {
                     .push_bind(inc.place.clone())
                     .push_bind(inc.description.clone())
                     .push_bind(inc.status.as_str())
-                    .push_bind(i64::from(inc.version));
+                    .push_bind(i64::from(inc.version))
+                    .push_bind(url)
+                    .push_bind(fetched);
             });
             qb.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
             let ids: Vec<String> = qb.build_query_scalar().fetch_all(&mut **$tx).await?;
@@ -336,6 +345,8 @@ pub(super) struct IncidentRow {
     description: String,
     status: String,
     version: i64,
+    source_url: Option<String>,
+    fetched_at: Option<i64>,
 }
 
 impl IncidentRow {
@@ -363,6 +374,15 @@ impl IncidentRow {
             ("feed", Some(feed), Some(record_id)) => Source::Feed {
                 feed: feed.clone(),
                 record_id: record_id.clone(),
+                url: self.source_url.clone(),
+                fetched_at: match self.fetched_at {
+                    Some(ms) => Some(
+                        Utc.timestamp_millis_opt(ms)
+                            .single()
+                            .ok_or_else(|| bad("fetched_at"))?,
+                    ),
+                    None => None,
+                },
             },
             _ => return Err(bad("source")),
         };

@@ -9,11 +9,13 @@
 macro_rules! incident_columns {
     () => {
         "i.id, i.source_kind, i.feed, i.record_id, i.category, i.occurred_at, i.occurred_offset,
-         i.reported_at, i.lat, i.lon, i.accuracy_m, i.place, i.description, i.status, i.version"
+         i.reported_at, i.lat, i.lon, i.accuracy_m, i.place, i.description, i.status, i.version,
+         i.source_url, i.fetched_at"
     };
 }
 
 mod accounts;
+mod feeds;
 mod incidents;
 mod relay;
 mod revisions;
@@ -27,6 +29,7 @@ use sqlx::{
 };
 
 pub use accounts::UserId;
+pub use feeds::FeedOutcome;
 pub use incidents::{IncidentFilter, InsertOutcome, NewIncident, WriteTx};
 pub use relay::OutboxEntry;
 pub use revisions::{EditItem, EditStored};

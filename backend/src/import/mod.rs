@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use crate::ingest::taxonomy::Unmapped;
 
-pub use toronto::{FEED as TORONTO_FEED, TorontoMci, import_toronto_mci};
+pub use toronto::{FEED as TORONTO_FEED, TorontoMci, file_url, import_toronto_mci};
 
 /// What an import did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

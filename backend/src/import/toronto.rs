@@ -5,6 +5,9 @@
 //! many identical rows came before it in the file: re-importing the same file finds every
 //! row already stored, and identical rows (several offences at one intersection in one
 //! hour) stay separate incidents.
+//!
+//! `vigil import toronto-mci` and the CSV connector of `vigil ingest` (`layout =
+//! "toronto_mci"`) both read the file through [`TorontoMci`].
 
 use std::{
     collections::HashMap,
@@ -18,14 +21,16 @@ use std::{
 };
 
 use anyhow::Context;
-use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, Offset, TimeZone, Utc};
-use chrono_tz::America::Toronto;
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveTime, TimeZone, Utc};
 use indicatif::{ProgressBar, ProgressStyle};
-use vigil_sync::{AreaCell, CELL_RESOLUTION, IncidentId, Location, Report, Source, Status};
 
 use super::ImportSummary;
 use crate::db::{Db, InsertOutcome, NewIncident};
-use crate::ingest::taxonomy::{self, Scheme, Unmapped};
+use crate::ingest::{
+    FeedRecord,
+    arcgis::toronto_occurrence,
+    taxonomy::{Mapped, Scheme, classify},
+};
 
 /// The feed name under which these records are stored.
 pub const FEED: &str = "toronto-mci";
@@ -89,30 +94,14 @@ fn occurred_at(date: &str, hour: &str) -> Result<DateTime<FixedOffset>, String> 
         .ok()
         .zip(NaiveTime::parse_from_str(utc_time, "%H:%M:%S").ok())
         .ok_or_else(|| format!("occurrencedate: {date:?} is not YYYY/MM/DD HH:MM:SS"))?;
-    let local_date = Utc
-        .from_utc_datetime(&utc.0.and_time(utc.1))
-        .with_timezone(&Toronto)
-        .date_naive();
     let hour: u32 = hour
         .trim()
         .parse()
         .ok()
         .filter(|h| *h < 24)
         .ok_or("occurrencehour: not 0 to 23")?;
-    let local = local_date
-        .and_hms_opt(hour, 0, 0)
-        .ok_or("occurrencehour: invalid")?;
-    // In the hour skipped when clocks go forward, take the instant an hour later.
-    let t = Toronto
-        .from_local_datetime(&local)
-        .earliest()
-        .or_else(|| {
-            Toronto
-                .from_local_datetime(&(local + chrono::TimeDelta::hours(1)))
-                .earliest()
-        })
-        .ok_or("occurrencehour: not a local time in Toronto")?;
-    Ok(t.with_timezone(&t.offset().fix()))
+    toronto_occurrence(Utc.from_utc_datetime(&utc.0.and_time(utc.1)), hour)
+        .ok_or_else(|| "occurrencehour: not a local time in Toronto".into())
 }
 
 fn coordinate(text: &str, column: &str) -> Result<f64, String> {
@@ -121,63 +110,39 @@ fn coordinate(text: &str, column: &str) -> Result<f64, String> {
         .map_err(|_| format!("{column}: not a number"))
 }
 
-/// Maps one row to an incident to store.
-fn map_row(
-    row: &csv::StringRecord,
-    c: &Columns,
-    record_id: String,
-    now: DateTime<Utc>,
-    unmapped: &mut Unmapped,
-) -> Result<NewIncident, String> {
+/// Maps one row to a feed record.
+fn map_row(row: &csv::StringRecord, c: &Columns, record_id: String) -> Result<FeedRecord, String> {
     let get = |i: usize| row.get(i).unwrap_or("");
-    let mci = taxonomy::map(Scheme::TorontoMci, get(c.mci));
-    if mci.label.is_empty() {
+    let label = get(c.mci).trim().to_owned();
+    if label.is_empty() {
         return Err("MCI: empty".into());
     }
-    let occurred_at = occurred_at(get(c.date), get(c.hour))?;
-    let location = Location {
+    let (category, unmapped_in) = classify(Scheme::TorontoMci, &label);
+    let premises = get(c.premises).trim();
+    let neighbourhood = get(c.neighbourhood).trim();
+    Ok(FeedRecord {
+        record_id,
+        part_id: None,
+        category,
+        label,
+        unmapped_in,
+        occurred_at: occurred_at(get(c.date), get(c.hour))?,
         lat: coordinate(get(c.lat), "Lat")?,
         lon: coordinate(get(c.lon), "Long")?,
-        accuracy_m: None,
-    };
-    let premises = get(c.premises).trim();
-    let description = format!(
-        "{} reported to Toronto Police (premises: {}). Location offset to the nearest intersection.",
-        mci.label,
-        if premises.is_empty() {
-            "unknown"
-        } else {
-            premises
-        }
-    );
-    let neighbourhood = get(c.neighbourhood).trim();
-    let id = IncidentId::for_feed_record(FEED, &record_id);
-    let report = Report::from_feed(
-        id,
-        mci.category,
-        occurred_at,
-        location,
-        Some(neighbourhood),
-        &description,
-        now,
-    )
-    .map_err(|e| e.to_string())?;
-    let cell = AreaCell::of(&report.location, CELL_RESOLUTION).map_err(|e| e.to_string())?;
-    // Counted only once the row is otherwise accepted.
-    unmapped.note(Scheme::TorontoMci, &mci);
-    let mut incident = report.into_incident(
-        Source::Feed {
-            feed: FEED.into(),
-            record_id,
-        },
-        now,
-    );
-    // Police records are published by the police: verified at the source.
-    incident.status = Status::Verified;
-    Ok(NewIncident {
-        incident,
-        reporter: None,
-        cell,
+        place: (!neighbourhood.is_empty()).then(|| neighbourhood.to_owned()),
+        details: vec![
+            format!(
+                "Premises: {}",
+                if premises.is_empty() {
+                    "unknown"
+                } else {
+                    premises
+                }
+            ),
+            "Location offset to the nearest intersection".into(),
+        ],
+        publisher: "Toronto Police Service".into(),
+        link: None,
     })
 }
 
@@ -189,8 +154,11 @@ pub struct TorontoMci {
     read: Arc<AtomicU64>,
     size: u64,
     now: DateTime<Utc>,
+    url: String,
     seen: HashMap<String, u32>,
     row: csv::StringRecord,
+    /// Data rows read so far (the header is not counted).
+    rows: u64,
     pub summary: ImportSummary,
 }
 
@@ -216,8 +184,10 @@ impl TorontoMci {
             read,
             size,
             now: Utc::now(),
+            url: file_url(path),
             seen: HashMap::new(),
             row: csv::StringRecord::new(),
+            rows: 0,
             summary: ImportSummary::default(),
         })
     }
@@ -227,36 +197,80 @@ impl TorontoMci {
         (self.read.load(Ordering::Relaxed), self.size)
     }
 
-    /// Up to `max` more incidents; empty at the end of the file.
-    pub fn next_batch(&mut self, max: usize) -> Vec<NewIncident> {
-        let mut batch = Vec::with_capacity(max.min(BATCH));
-        while batch.len() < max {
+    /// The file's address, kept as provenance.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Up to `max` more rows as feed records or rejections (numbered by row, from 1);
+    /// empty at the end of the file. The record id is the row's content and how many
+    /// identical rows came before it.
+    pub fn next_records(&mut self, max: usize) -> Vec<(u64, Result<FeedRecord, String>)> {
+        let mut out = Vec::with_capacity(max.min(BATCH));
+        while out.len() < max {
             match self.csv.read_record(&mut self.row) {
                 Ok(false) => break,
                 Ok(true) => {}
                 Err(e) => {
-                    self.summary.read += 1;
-                    let n = self.summary.read;
-                    self.summary.reject(n, format!("unreadable row: {e}"));
+                    self.rows += 1;
+                    out.push((self.rows, Err(format!("unreadable row: {e}"))));
                     continue;
                 }
             }
-            self.summary.read += 1;
+            self.rows += 1;
             let content = self.row.iter().collect::<Vec<_>>().join("|");
             let n = self.seen.entry(content.clone()).or_insert(0);
             *n += 1;
             let record_id = format!("{content}#{n}");
-            let unmapped = &mut self.summary.unmapped;
-            match map_row(&self.row, &self.columns, record_id, self.now, unmapped) {
-                Ok(item) => batch.push(item),
-                Err(reason) => {
-                    let n = self.summary.read;
-                    self.summary.reject(n, reason);
+            out.push((self.rows, map_row(&self.row, &self.columns, record_id)));
+        }
+        out
+    }
+
+    /// Up to `max` more incidents of feed [`FEED`]; empty at the end of the file. What
+    /// was read, refused and unmapped is added to [`TorontoMci::summary`].
+    pub fn next_batch(&mut self, max: usize) -> Vec<NewIncident> {
+        let mut batch = Vec::with_capacity(max.min(BATCH));
+        while batch.len() < max {
+            let rows = self.next_records(max - batch.len());
+            if rows.is_empty() {
+                break;
+            }
+            for (n, row) in rows {
+                self.summary.read += 1;
+                let mapped = row.and_then(|r| {
+                    let unmapped = r.unmapped_in.clone().zip(Some(r.label.clone()));
+                    let item = r.into_incident(FEED, &self.url, self.now)?;
+                    Ok((item, unmapped))
+                });
+                match mapped {
+                    Ok((item, unmapped)) => {
+                        if let Some((scheme, label)) = unmapped {
+                            self.summary.unmapped.note(
+                                &scheme,
+                                &Mapped {
+                                    category: item.incident.category,
+                                    label,
+                                    known: false,
+                                },
+                            );
+                        }
+                        batch.push(item);
+                    }
+                    Err(reason) => self.summary.reject(n, reason),
                 }
             }
         }
         batch
     }
+}
+
+/// A file's `file://` address.
+pub fn file_url(path: &Path) -> String {
+    let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    url::Url::from_file_path(&absolute)
+        .map(|u| u.to_string())
+        .unwrap_or_else(|_| format!("file://{}", absolute.display()))
 }
 
 /// Imports the file at `path` (plain or `.gz`), showing a progress bar when `progress`.

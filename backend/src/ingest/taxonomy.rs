@@ -51,6 +51,11 @@ impl Scheme {
         }
     }
 
+    /// The scheme named `name` (as in [`Scheme::as_str`]).
+    pub fn from_name(name: &str) -> Option<Scheme> {
+        Scheme::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     fn table(self) -> &'static [(&'static str, Category)] {
         match self {
             Scheme::Chicago => CHICAGO,
@@ -89,6 +94,13 @@ pub fn map(scheme: Scheme, label: &str) -> Mapped {
     }
 }
 
+/// A label's category, and the scheme's name when the scheme did not know the label (to
+/// count it as unmapped).
+pub fn classify(scheme: Scheme, label: &str) -> (Category, Option<String>) {
+    let m = map(scheme, label);
+    (m.category, (!m.known).then(|| scheme.as_str().to_owned()))
+}
+
 /// Every table, by scheme and normalised label.
 static INDEX: LazyLock<HashMap<(Scheme, String), Category>> = LazyLock::new(|| {
     Scheme::ALL
@@ -107,15 +119,49 @@ fn normalise(label: &str) -> String {
         .collect()
 }
 
-/// Labels that no table knew, counted per scheme.
+/// A source's own table from its labels to categories (the generic CSV and JSON feeds'
+/// `categories` in config). A label it does not know may still be one of Vigil's own
+/// category codes (`theft`, `break_and_enter`); otherwise it is unmapped.
+#[derive(Debug, Clone, Default)]
+pub struct CustomTable(HashMap<String, Category>);
+
+impl CustomTable {
+    pub fn new<'a>(entries: impl IntoIterator<Item = (&'a str, Category)>) -> CustomTable {
+        CustomTable(
+            entries
+                .into_iter()
+                .map(|(l, c)| (normalise(l), c))
+                .collect(),
+        )
+    }
+
+    pub fn map(&self, label: &str) -> Mapped {
+        let found = self
+            .0
+            .get(&normalise(label))
+            .copied()
+            .or_else(|| label.trim().to_ascii_lowercase().parse().ok());
+        Mapped {
+            category: found.unwrap_or(Category::Other),
+            label: label.trim().to_owned(),
+            known: found.is_some(),
+        }
+    }
+}
+
+/// Labels that no table knew, counted per scheme (a [`Scheme`]'s name, or a source's name
+/// for its own table).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Unmapped(BTreeMap<(Scheme, String), u64>);
+pub struct Unmapped(BTreeMap<(String, String), u64>);
 
 impl Unmapped {
     /// Counts `mapped` if its label was unknown; returns its category either way.
-    pub fn note(&mut self, scheme: Scheme, mapped: &Mapped) -> Category {
+    pub fn note(&mut self, scheme: &str, mapped: &Mapped) -> Category {
         if !mapped.known {
-            *self.0.entry((scheme, mapped.label.clone())).or_default() += 1;
+            *self
+                .0
+                .entry((scheme.to_owned(), mapped.label.clone()))
+                .or_default() += 1;
         }
         mapped.category
     }
@@ -124,14 +170,21 @@ impl Unmapped {
         self.0.values().sum()
     }
 
+    /// Adds another tally to this one.
+    pub fn merge(&mut self, other: &Unmapped) {
+        for (k, n) in &other.0 {
+            *self.0.entry(k.clone()).or_default() += n;
+        }
+    }
+
     /// `(scheme, label, count)`, most frequent first.
-    pub fn by_count(&self) -> Vec<(Scheme, &str, u64)> {
+    pub fn by_count(&self) -> Vec<(&str, &str, u64)> {
         let mut out: Vec<_> = self
             .0
             .iter()
-            .map(|((s, l), n)| (*s, l.as_str(), *n))
+            .map(|((s, l), n)| (s.as_str(), l.as_str(), *n))
             .collect();
-        out.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(&b.0)).then(a.1.cmp(b.1)));
+        out.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)).then(a.1.cmp(b.1)));
         out
     }
 }
@@ -388,21 +441,33 @@ mod tests {
         let mut unmapped = Unmapped::default();
         for label in ["Cyber Crime", "Cyber Crime", "Arson"] {
             let m = map(Scheme::TorontoMci, label);
-            assert_eq!(unmapped.note(Scheme::TorontoMci, &m), Other);
+            assert_eq!(unmapped.note(Scheme::TorontoMci.as_str(), &m), Other);
             assert!(!m.known);
             assert_eq!(m.label, label);
         }
         // A label the table maps to `other` on purpose is known, not counted.
         let fraud = map(Scheme::SanFrancisco, "Fraud");
         assert_eq!((fraud.category, fraud.known), (Other, true));
-        unmapped.note(Scheme::SanFrancisco, &fraud);
+        unmapped.note(Scheme::SanFrancisco.as_str(), &fraud);
         assert_eq!(unmapped.total(), 3);
         assert_eq!(
             unmapped.by_count(),
             vec![
-                (Scheme::TorontoMci, "Cyber Crime", 2),
-                (Scheme::TorontoMci, "Arson", 1)
+                ("toronto_mci", "Cyber Crime", 2),
+                ("toronto_mci", "Arson", 1)
             ]
         );
+    }
+
+    #[test]
+    fn a_custom_table_falls_back_to_vigil_codes() {
+        let table = CustomTable::new([("Stolen Vehicle", AutoTheft), ("Shooting", Weapons)]);
+        assert_eq!(table.map("STOLEN-VEHICLE").category, AutoTheft);
+        assert!(table.map("stolen vehicle").known);
+        let code = table.map(" Break_And_Enter ");
+        assert_eq!((code.category, code.known), (BreakAndEnter, true));
+        let unknown = table.map("Arrest");
+        assert_eq!((unknown.category, unknown.known), (Other, false));
+        assert_eq!(unknown.label, "Arrest");
     }
 }

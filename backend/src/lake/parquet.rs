@@ -96,7 +96,9 @@ impl ArchivedChange {
                 row.accuracy_m = i.location.accuracy_m;
                 match &i.source {
                     Source::UserReport => row.source = Some("user_report"),
-                    Source::Feed { feed, record_id } => {
+                    Source::Feed {
+                        feed, record_id, ..
+                    } => {
                         row.source = Some("feed");
                         row.feed = Some(feed.clone());
                         row.record_id = Some(record_id.clone());

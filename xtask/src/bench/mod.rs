@@ -5,10 +5,12 @@
 //! another from a single connection, every report required to come back `accepted`.
 //!
 //! `bench stream` measures the scale-out streaming path; see [`stream`]. `bench sync` the
-//! client core; `bench batch` the batch layer's full recompute.
+//! client core; `bench batch` the batch layer's full recompute; `bench ingest` the feed
+//! connectors on the Toronto file.
 
 mod batch;
 mod client;
+mod ingest;
 mod serve;
 mod stats;
 mod stream;
@@ -69,6 +71,11 @@ pub enum Bench {
     /// embedded, plus fresh reports in the speed layer; heatmap and trends queries at a
     /// fixed request rate (open loop); prints p50/p99 latency per run and the medians.
     Serve(serve::ServeArgs),
+
+    /// Public-feed ingestion of the Toronto file: the CSV connector mapping every record
+    /// (nothing stored), then `vigil ingest --once` into a fresh embedded store; prints
+    /// records/s per run and the medians.
+    Ingest(ingest::IngestArgs),
 }
 
 /// Options of `cargo xtask bench push`.
@@ -107,6 +114,7 @@ pub fn run(bench: Bench) -> Result<()> {
         Bench::Sync(args) => sync::run_bench(&args),
         Bench::Batch(args) => batch::run(&args),
         Bench::Serve(args) => serve::run(&args),
+        Bench::Ingest(args) => ingest::run(&args),
     }
 }
 

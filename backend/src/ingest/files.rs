@@ -1,0 +1,317 @@
+//! CSV files (the Toronto MCI export, or any layout with a column mapping) and the field
+//! mapping the generic CSV and JSON sources share.
+//!
+//! A CSV source saves the number of rows stored and the file's fingerprint (size and
+//! modification time) with every page: a crash resumes after the last stored row, and a
+//! file read to the end is read again only once it changes.
+
+use std::{collections::HashMap, io::Read, path::Path};
+
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    FeedRecord, Page, Rejected,
+    config::{CsvConfig, FieldMap},
+    normalise_name, parse_time,
+    taxonomy::{self, CustomTable, Scheme},
+};
+use crate::import::{TorontoMci, file_url};
+
+/// Where a CSV source is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Position {
+    /// The file these rows were counted in (size and modification time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// Data rows already stored.
+    #[serde(default)]
+    pub rows: u64,
+    /// The whole file is stored.
+    #[serde(default)]
+    pub complete: bool,
+}
+
+/// How a generic source's fields become a [`FeedRecord`].
+pub struct Mapping {
+    spec: FieldMap,
+    zone: Tz,
+    scheme: Option<Scheme>,
+    table: CustomTable,
+    source: String,
+}
+
+impl Mapping {
+    pub fn new(spec: &FieldMap, source: &str) -> anyhow::Result<Mapping> {
+        Ok(Mapping {
+            zone: spec
+                .timezone
+                .parse()
+                .map_err(|_| anyhow::anyhow!("timezone {:?} is not an IANA zone", spec.timezone))?,
+            scheme: spec.scheme.as_deref().and_then(Scheme::from_name),
+            table: CustomTable::new(spec.categories.iter().map(|(l, c)| (l.as_str(), *c))),
+            spec: spec.clone(),
+            source: source.to_owned(),
+        })
+    }
+
+    /// Maps one record whose fields `get` returns by (configured) name.
+    pub fn map(&self, get: &dyn Fn(&str) -> Option<String>) -> Result<FeedRecord, Rejected> {
+        let s = &self.spec;
+        let record_id = get(&s.id);
+        let reject = |reason: String| Rejected::new(record_id.clone(), reason);
+        let need = |name: &str| get(name).ok_or_else(|| reject(format!("{name}: missing")));
+        let id = need(&s.id)?;
+        let label = need(&s.kind)?;
+        let (category, unmapped_in) = match self.scheme {
+            Some(scheme) => {
+                let m = taxonomy::map(scheme, &label);
+                (m.category, (!m.known).then(|| scheme.as_str().to_owned()))
+            }
+            None => {
+                let m = self.table.map(&label);
+                (m.category, (!m.known).then(|| self.source.clone()))
+            }
+        };
+        let mut when = need(&s.date)?;
+        if let Some(t) = s.time.as_deref().and_then(get) {
+            when = format!("{when} {t}");
+        }
+        let occurred_at =
+            parse_time(&when, s.date_format.as_deref(), self.zone).ok_or_else(|| {
+                reject(format!(
+                    "{}: {when:?} is not a date and time{}",
+                    s.date,
+                    match &s.date_format {
+                        Some(f) => format!(" in the format {f:?}"),
+                        None => " (RFC 3339 or ISO 8601; set date_format for other layouts)".into(),
+                    }
+                ))
+            })?;
+        let number = |name: &str| {
+            need(name)?
+                .parse::<f64>()
+                .ok()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| reject(format!("{name}: not a number")))
+        };
+        Ok(FeedRecord {
+            record_id: id,
+            part_id: None,
+            category,
+            label,
+            unmapped_in,
+            occurred_at,
+            lat: number(&s.lat)?,
+            lon: number(&s.lon)?,
+            place: s.address.as_deref().and_then(get),
+            details: s.description.as_deref().and_then(get).into_iter().collect(),
+            publisher: self.source.clone(),
+            link: s
+                .link
+                .as_deref()
+                .and_then(get)
+                .filter(|l| l.starts_with("http://") || l.starts_with("https://")),
+        })
+    }
+}
+
+enum Reader {
+    Toronto(Box<TorontoMci>),
+    Columns(Box<ColumnsReader>),
+}
+
+/// A CSV file read through a column mapping.
+struct ColumnsReader {
+    csv: csv::Reader<Box<dyn Read + Send>>,
+    /// Normalised header name → column.
+    headers: HashMap<String, usize>,
+    mapping: Mapping,
+    row: u64,
+    url: String,
+}
+
+/// A CSV source; reads the file once per run, a page of rows at a time.
+pub struct CsvSource {
+    config: CsvConfig,
+    name: String,
+    page_size: u32,
+    reader: Option<Reader>,
+}
+
+fn fingerprint(path: &Path) -> anyhow::Result<String> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot read {}: {e}; check csv.path in the source's config",
+            path.display()
+        )
+    })?;
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis())
+        .unwrap_or(0);
+    Ok(format!("{}-{modified}", meta.len()))
+}
+
+fn open(path: &Path) -> anyhow::Result<Box<dyn Read + Send>> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
+    let reader = std::io::BufReader::new(file);
+    Ok(if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(reader))
+    } else {
+        Box::new(reader)
+    })
+}
+
+impl CsvSource {
+    pub fn new(config: CsvConfig, name: &str, page_size: u32) -> CsvSource {
+        CsvSource {
+            config,
+            name: name.to_owned(),
+            page_size,
+            reader: None,
+        }
+    }
+
+    fn open_reader(&self) -> anyhow::Result<Reader> {
+        let path = &self.config.path;
+        if self.config.layout.is_some() {
+            return Ok(Reader::Toronto(Box::new(TorontoMci::open(path)?)));
+        }
+        let spec = self.config.columns.clone().unwrap_or_default();
+        let mut builder = csv::ReaderBuilder::new();
+        builder.flexible(true);
+        if let Some(d) = self.config.delimiter {
+            builder.delimiter(
+                u8::try_from(d).map_err(|_| {
+                    anyhow::anyhow!("csv.delimiter {d:?} must be one ASCII character")
+                })?,
+            );
+        }
+        let mut csv = builder.from_reader(open(path)?);
+        let headers: HashMap<String, usize> = csv
+            .headers()
+            .map_err(|e| anyhow::anyhow!("cannot read the header of {}: {e}", path.display()))?
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (normalise_name(h), i))
+            .collect();
+        for (key, column) in [
+            ("id", &spec.id),
+            ("type", &spec.kind),
+            ("date", &spec.date),
+            ("lat", &spec.lat),
+            ("lon", &spec.lon),
+        ] {
+            anyhow::ensure!(
+                headers.contains_key(&normalise_name(column)),
+                "{}: column {column:?} (columns.{key}) is not in the header; set columns.{key} to one of its columns",
+                path.display()
+            );
+        }
+        Ok(Reader::Columns(Box::new(ColumnsReader {
+            csv,
+            headers,
+            mapping: Mapping::new(&spec, &self.name)?,
+            row: 0,
+            url: file_url(path),
+        })))
+    }
+
+    pub async fn page(&mut self, position: Position) -> anyhow::Result<Page> {
+        let print = fingerprint(&self.config.path)?;
+        let same_file = position.fingerprint.as_deref() == Some(print.as_str());
+        if same_file && position.complete {
+            return Ok(Page {
+                records: Vec::new(),
+                url: file_url(&self.config.path),
+                next: serde_json::to_value(position)?,
+                done: true,
+            });
+        }
+        // A different file than the one counted in: start again (ids make it a no-op).
+        let skip = if same_file { position.rows } else { 0 };
+        if self.reader.is_none() {
+            let mut reader = self.open_reader()?;
+            let mut skipped = 0;
+            while skipped < skip {
+                let n = read_page(&mut reader, (skip - skipped).min(50_000) as usize)
+                    .0
+                    .len();
+                if n == 0 {
+                    break;
+                }
+                skipped += n as u64;
+            }
+            self.reader = Some(reader);
+        }
+        let Some(reader) = self.reader.as_mut() else {
+            anyhow::bail!("the CSV reader did not open");
+        };
+        let (records, url) = read_page(reader, self.page_size as usize);
+        let done = records.is_empty();
+        let rows = if same_file { position.rows } else { 0 } + records.len() as u64;
+        Ok(Page {
+            records,
+            url,
+            next: serde_json::to_value(Position {
+                fingerprint: Some(print),
+                rows,
+                complete: done,
+            })?,
+            done,
+        })
+    }
+}
+
+fn read_page(reader: &mut Reader, max: usize) -> (Vec<Result<FeedRecord, Rejected>>, String) {
+    match reader {
+        Reader::Toronto(t) => {
+            let records = t
+                .next_records(max)
+                .into_iter()
+                .map(|(n, r)| r.map_err(|reason| Rejected::new(Some(format!("row {n}")), reason)))
+                .collect();
+            (records, t.url().to_owned())
+        }
+        Reader::Columns(c) => {
+            let ColumnsReader {
+                csv,
+                headers,
+                mapping,
+                row,
+                url,
+            } = &mut **c;
+            let mut out = Vec::with_capacity(max);
+            let mut record = csv::StringRecord::new();
+            while out.len() < max {
+                match csv.read_record(&mut record) {
+                    Ok(false) => break,
+                    Ok(true) => {
+                        *row += 1;
+                        let get = |name: &str| {
+                            headers
+                                .get(&normalise_name(name))
+                                .and_then(|i| record.get(*i))
+                                .map(str::trim)
+                                .filter(|v| !v.is_empty())
+                                .map(str::to_owned)
+                        };
+                        out.push(mapping.map(&get));
+                    }
+                    Err(e) => {
+                        *row += 1;
+                        out.push(Err(Rejected::new(
+                            Some(format!("row {row}")),
+                            format!("unreadable row: {e}"),
+                        )));
+                    }
+                }
+            }
+            (out, url.clone())
+        }
+    }
+}
