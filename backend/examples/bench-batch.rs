@@ -105,7 +105,7 @@ async fn main() -> anyhow::Result<()> {
     let mut file = TorontoMci::open(&data)?;
     let mut incidents = Vec::new();
     loop {
-        let batch = file.next_batch(50_000);
+        let batch = file.next_batch(50_000)?;
         if batch.is_empty() {
             break;
         }

@@ -39,8 +39,9 @@ struct Fault {
     status: u16,
     retry_after: Option<&'static str>,
     body: &'static str,
-    /// Only for the request of this page (Socrata `$offset`); any request when `None`.
-    at_offset: Option<&'static str>,
+    /// Only for a request whose `$where` names this (a Socrata page after this row id);
+    /// any request when `None`.
+    after: Option<&'static str>,
 }
 
 impl Fault {
@@ -49,7 +50,7 @@ impl Fault {
             status,
             retry_after,
             body,
-            at_offset: None,
+            after: None,
         }
     }
 }
@@ -68,7 +69,7 @@ struct Portal {
     police: HashMap<String, Value>,
     spot: Value,
     /// Socrata offset at which the server stops answering (a stalled page).
-    stall_at_offset: Option<u64>,
+    stall_after: Option<&'static str>,
 }
 
 type Shared = Arc<Mutex<Portal>>;
@@ -79,8 +80,8 @@ fn fault(portal: &Shared, key: &'static str, query: &HashMap<String, String>) ->
     let queue = p.faults.get_mut(key)?;
     let due = queue
         .front()?
-        .at_offset
-        .is_none_or(|o| query.get("$offset").map(String::as_str) == Some(o));
+        .after
+        .is_none_or(|o| after(query).as_deref() == Some(o));
     if !due {
         return None;
     }
@@ -99,29 +100,52 @@ fn fault(portal: &Shared, key: &'static str, query: &HashMap<String, String>) ->
     )
 }
 
-/// SODA: `$where` (only `:updated_at >= '…'` is understood here), `$order=:id`,
-/// `$limit`, `$offset`; system fields only with `$select=:*, *`.
+/// The `(:updated_at, :id)` a SODA query pages after, from its `$where` (the only
+/// condition understood here: `(:updated_at > 'T' OR (:updated_at = 'T' AND :id > 'I'))`).
+fn key_after(q: &HashMap<String, String>) -> Option<(String, String)> {
+    let w = q.get("$where")?;
+    let quoted = |marker: &str| {
+        w.split(marker)
+            .nth(1)
+            .and_then(|rest| rest.strip_prefix('\''))
+            .and_then(|rest| rest.split('\'').next())
+            .map(str::to_owned)
+    };
+    Some((quoted(":updated_at > ")?, quoted(":id > ")?))
+}
+
+/// The row id a SODA query pages after.
+fn after(q: &HashMap<String, String>) -> Option<String> {
+    key_after(q).map(|(_, id)| id)
+}
+
+/// SODA: `$where` after a key, `$order=:updated_at, :id`, `$limit`; system fields only
+/// with `$select=:*, *`.
 fn soda(rows: &[Value], q: &HashMap<String, String>) -> Vec<Value> {
-    let since = q
-        .get("$where")
-        .and_then(|w| w.split(":updated_at >= '").nth(1))
-        .and_then(|rest| rest.split('\'').next())
-        .map(str::to_owned);
+    let key = |r: &Value| {
+        (
+            r[":updated_at"]
+                .as_str()
+                .unwrap()
+                .trim_end_matches('Z')
+                .to_owned(),
+            r[":id"].as_str().unwrap().to_owned(),
+        )
+    };
+    let from = key_after(q);
     let mut out: Vec<Value> = rows
         .iter()
-        .filter(|r| match &since {
-            Some(s) => r[":updated_at"].as_str().unwrap().trim_end_matches('Z') >= s.as_str(),
-            None => true,
-        })
+        .filter(|r| from.as_ref().is_none_or(|f| key(r) > *f))
         .cloned()
         .collect();
-    assert_eq!(q.get("$order").map(String::as_str), Some(":id"));
-    out.sort_by(|a, b| a[":id"].as_str().cmp(&b[":id"].as_str()));
-    let offset: usize = q["$offset"].parse().unwrap();
+    assert_eq!(
+        q.get("$order").map(String::as_str),
+        Some(":updated_at, :id")
+    );
+    out.sort_by_key(key);
     let limit: usize = q["$limit"].parse().unwrap();
     let with_system = q.get("$select").is_some_and(|s| s.contains(":*"));
     out.into_iter()
-        .skip(offset)
         .take(limit)
         .map(|mut r| {
             if !with_system {
@@ -139,8 +163,8 @@ async fn dataset(portal: Shared, key: &'static str, q: HashMap<String, String>) 
     if let Some(r) = fault(&portal, key, &q) {
         return r;
     }
-    let offset: u64 = q["$offset"].parse().unwrap();
-    if key == "chicago" && portal.lock().unwrap().stall_at_offset == Some(offset) {
+    let stall = portal.lock().unwrap().stall_after;
+    if key == "chicago" && stall.is_some() && after(&q).as_deref() == stall {
         tokio::time::sleep(Duration::from_secs(120)).await;
     }
     let p = portal.lock().unwrap();
@@ -347,11 +371,11 @@ async fn socrata_pages_retry_reject_and_update(#[case] engine: Engine) {
             "chicago",
             VecDeque::from([
                 Fault {
-                    at_offset: Some("10"),
+                    after: Some("row-0009"),
                     ..Fault::new(500, None, "<html><body>Internal Server Error</body></html>")
                 },
                 Fault {
-                    at_offset: Some("10"),
+                    after: Some("row-0009"),
                     ..Fault::new(
                         429,
                         Some("1"),
@@ -384,10 +408,13 @@ async fn socrata_pages_retry_reject_and_update(#[case] engine: Engine) {
         .unwrap()
         .log
         .iter()
-        .map(|(_, q)| q["$offset"].clone())
+        .map(|(_, q)| after(q).unwrap_or_default())
         .collect();
     // Page 2 asked three times (500, 429, then the page); page 3 is short, so the end.
-    assert_eq!(offsets, vec!["0", "10", "10", "10", "20"]);
+    assert_eq!(
+        offsets,
+        vec!["", "row-0009", "row-0009", "row-0009", "row-0019"]
+    );
 
     // Nothing duplicated, nothing skipped.
     let stored = upserts(&app.db).await;
@@ -416,16 +443,16 @@ async fn socrata_pages_retry_reject_and_update(#[case] engine: Engine) {
     assert_eq!(theft.category, Category::Theft);
     assert_eq!(theft.occurred_at.to_rfc3339(), "2024-03-04T03:15:00-06:00");
 
-    // The checkpoint: the newest :updated_at seen, from the start of the next run.
+    // The checkpoint: the key of the last row stored.
     let checkpoint: Value =
         serde_json::from_str(&app.db.checkpoint("chicago").await.unwrap().unwrap()).unwrap();
     assert_eq!(
         checkpoint,
-        json!({"since": "2024-04-01T10:00:00.000", "offset": 0})
+        json!({"updated_at": "2024-04-01T10:00:00.000", "id": "row-0024"})
     );
 
-    // At the source: one record changes, one is new. The next run reads only rows
-    // updated since the watermark; the changed record becomes version 2.
+    // At the source: one record changes, one is new. The next run reads only the rows
+    // changed after the last one stored; the changed record becomes version 2.
     {
         let mut p = portal.lock().unwrap();
         p.log.clear();
@@ -438,7 +465,7 @@ async fn socrata_pages_retry_reject_and_update(#[case] engine: Engine) {
     let s = &summary.sources[0];
     assert_eq!(
         (s.read, s.inserted, s.updated, s.unchanged),
-        (26, 1, 1, 23),
+        (2, 1, 1, 0),
         "{summary}"
     );
     let wheres: Vec<String> = portal
@@ -448,33 +475,38 @@ async fn socrata_pages_retry_reject_and_update(#[case] engine: Engine) {
         .iter()
         .map(|(_, q)| q["$where"].clone())
         .collect();
-    assert!(
-        wheres
-            .iter()
-            .all(|w| w == ":updated_at >= '2024-04-01T10:00:00.000'"),
-        "{wheres:?}"
+    assert_eq!(
+        wheres,
+        vec![
+            "(:updated_at > '2024-04-01T10:00:00.000' OR (:updated_at = '2024-04-01T10:00:00.000' AND :id > 'row-0024'))"
+        ]
     );
     let stored = upserts(&app.db).await;
     assert_eq!(stored.len(), 26);
-    let robbery = stored.last().unwrap();
-    let robbery = if robbery.id == IncidentId::for_feed_record("chicago", "13000003") {
-        robbery
-    } else {
-        &stored[24]
-    };
+    let robbery = stored
+        .iter()
+        .rfind(|i| i.id == IncidentId::for_feed_record("chicago", "13000003"))
+        .unwrap();
     assert_eq!(
         robbery.id,
         IncidentId::for_feed_record("chicago", "13000003")
     );
     assert_eq!((robbery.category, robbery.version), (Category::Robbery, 2));
 
-    // A third run reads only the row at the new watermark again, and changes nothing.
+    // A third run finds nothing after the last row stored.
     portal.lock().unwrap().log.clear();
+    let summary = run(&app.db, &config).await;
+    let s = &summary.sources[0];
+    assert_eq!((s.read, s.pages), (0, 1), "{summary}");
+    assert_eq!(upserts(&app.db).await.len(), 26);
+
+    // Forgetting the checkpoint reads everything again, and stores nothing twice.
+    assert!(app.db.reset_checkpoint("chicago").await.unwrap());
     let summary = run(&app.db, &config).await;
     let s = &summary.sources[0];
     assert_eq!(
         (s.read, s.inserted, s.updated, s.unchanged),
-        (1, 0, 0, 1),
+        (26, 0, 0, 25),
         "{summary}"
     );
     assert_eq!(upserts(&app.db).await.len(), 26);
@@ -553,6 +585,7 @@ mapping = "san_francisco"
     assert_eq!(a.place.as_deref(), Some("MISSION ST \\ 16TH ST"));
 
     // Reading everything again changes nothing (A is looked at once per page it is on).
+    app.db.reset_checkpoint("sf").await.unwrap();
     let summary = run(&app.db, &config).await;
     let s = &summary.sources[0];
     assert_eq!((s.inserted, s.updated, s.unchanged), (0, 0, 3), "{summary}");
@@ -593,11 +626,12 @@ async fn arcgis_pages_while_exceeded_and_merges_offences_of_one_event() {
             (5, drift),
             (6, no_hour),
         ];
-        // The first page is answered with an ArcGIS error body once (HTTP 500).
+        // The first page is answered once with ArcGIS's way of failing: HTTP 200 and an
+        // error document with code 500 (retried like an HTTP 500).
         p.faults.insert(
             "arcgis",
             VecDeque::from([Fault::new(
-                500,
+                200,
                 None,
                 r#"{"error":{"code":500,"message":"Unable to complete operation.","details":[]}}"#,
             )]),
@@ -795,6 +829,28 @@ from_month = "2023-12"
         .map(|(_, q)| q["date"].clone())
         .collect();
     assert_eq!(months, vec!["2024-03"]);
+
+    // Too many crimes in the polygon: police.uk answers 503, which no retry mends.
+    {
+        let mut p = portal.lock().unwrap();
+        p.police_months.insert(0, "2024-04");
+        p.faults
+            .insert("police", VecDeque::from([Fault::new(503, None, "")]));
+        p.log.clear();
+    }
+    let summary = run(&app.db, &config).await;
+    let error = summary.sources[0].error.clone().unwrap_or_default();
+    assert!(error.contains("make police_uk.poly smaller"), "{summary}");
+    assert_eq!(
+        portal
+            .lock()
+            .unwrap()
+            .log
+            .iter()
+            .filter(|(k, _)| k == "police")
+            .count(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -977,7 +1033,7 @@ async fn a_killed_ingest_resumes_from_its_checkpoint() {
         p.chicago = (0..35)
             .map(|n| chicago_row(n, "THEFT", "2024-04-01T10:00:00.000Z"))
             .collect();
-        p.stall_at_offset = Some(20);
+        p.stall_after = Some("row-0019");
     }
     let addr = serve(portal.clone()).await;
     let dir = tempfile::tempdir().unwrap();
@@ -1017,7 +1073,7 @@ mapping = "chicago"
         .unwrap()
         .log
         .iter()
-        .any(|(_, q)| q["$offset"] == "20")
+        .any(|(_, q)| after(q).as_deref() == Some("row-0019"))
     {
         assert!(
             Instant::now() < deadline,
@@ -1033,14 +1089,14 @@ mapping = "chicago"
         serde_json::from_str(&db.checkpoint("chicago").await.unwrap().unwrap()).unwrap();
     assert_eq!(
         checkpoint,
-        json!({"offset": 20, "newest": "2024-04-01T10:00:00.000"})
+        json!({"updated_at": "2024-04-01T10:00:00.000", "id": "row-0019"})
     );
     assert_eq!(upserts(&db).await.len(), 20);
     db.close().await;
 
     {
         let mut p = portal.lock().unwrap();
-        p.stall_at_offset = None;
+        p.stall_after = None;
         p.log.clear();
     }
     let out = vigil().output().await.unwrap();
@@ -1055,9 +1111,9 @@ mapping = "chicago"
         .unwrap()
         .log
         .iter()
-        .map(|(_, q)| q["$offset"].clone())
+        .map(|(_, q)| after(q).unwrap_or_default())
         .collect();
-    assert_eq!(offsets, vec!["20", "30"]);
+    assert_eq!(offsets, vec!["row-0019", "row-0029"]);
     // The per-source summary.
     let header = stdout.lines().next().unwrap_or("");
     assert!(
@@ -1208,4 +1264,25 @@ async fn the_toronto_csv_layout_gives_the_importers_ids() {
         (0, 1),
         "{summary}"
     );
+
+    // A truncated .gz is a failed run, not a finished file.
+    let gz = dir.path().join("mci.csv.gz");
+    let mut long = std::fs::read_to_string(&path).unwrap();
+    for i in 0..3000 {
+        long.push_str(&format!(
+            "2017/07/01 04:00:00+00,{},House,July,Saturday,Assault,Area {i},1,182,0,0,0,43.78,-79.39\n",
+            i % 24
+        ));
+    }
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut encoder, long.as_bytes()).unwrap();
+    let bytes = encoder.finish().unwrap();
+    std::fs::write(&gz, &bytes[..bytes.len() - 30]).unwrap();
+    let config = ingest_config(vec![source(&format!(
+        "name = \"truncated\"\npage_size = 10000\n[csv]\npath = {gz:?}\nlayout = \"toronto_mci\"\n"
+    ))]);
+    let summary = run(&ingested, &config).await;
+    let error = summary.sources[0].error.clone().unwrap_or_default();
+    assert!(error.contains("is the file complete?"), "{summary}");
+    assert_eq!(ingested.checkpoint("truncated").await.unwrap(), None);
 }

@@ -205,12 +205,25 @@ impl TorontoMci {
     /// Up to `max` more rows as feed records or rejections (numbered by row, from 1);
     /// empty at the end of the file. The record id is the row's content and how many
     /// identical rows came before it.
-    pub fn next_records(&mut self, max: usize) -> Vec<(u64, Result<FeedRecord, String>)> {
+    ///
+    /// A file that cannot be read on (a truncated `.gz`, a disk error) is an error, not a
+    /// bad row.
+    pub fn next_records(
+        &mut self,
+        max: usize,
+    ) -> anyhow::Result<Vec<(u64, Result<FeedRecord, String>)>> {
         let mut out = Vec::with_capacity(max.min(BATCH));
         while out.len() < max {
             match self.csv.read_record(&mut self.row) {
                 Ok(false) => break,
                 Ok(true) => {}
+                Err(e) if e.is_io_error() => {
+                    anyhow::bail!(
+                        "{}: cannot read on after row {}: {e}; is the file complete?",
+                        self.url,
+                        self.rows
+                    );
+                }
                 Err(e) => {
                     self.rows += 1;
                     out.push((self.rows, Err(format!("unreadable row: {e}"))));
@@ -224,15 +237,15 @@ impl TorontoMci {
             let record_id = format!("{content}#{n}");
             out.push((self.rows, map_row(&self.row, &self.columns, record_id)));
         }
-        out
+        Ok(out)
     }
 
     /// Up to `max` more incidents of feed [`FEED`]; empty at the end of the file. What
     /// was read, refused and unmapped is added to [`TorontoMci::summary`].
-    pub fn next_batch(&mut self, max: usize) -> Vec<NewIncident> {
+    pub fn next_batch(&mut self, max: usize) -> anyhow::Result<Vec<NewIncident>> {
         let mut batch = Vec::with_capacity(max.min(BATCH));
         while batch.len() < max {
-            let rows = self.next_records(max - batch.len());
+            let rows = self.next_records(max - batch.len())?;
             if rows.is_empty() {
                 break;
             }
@@ -261,7 +274,7 @@ impl TorontoMci {
                 }
             }
         }
-        batch
+        Ok(batch)
     }
 }
 
@@ -292,7 +305,7 @@ pub async fn import_toronto_mci(
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     loop {
-        let mut batch = rows.next_batch(BATCH);
+        let mut batch = rows.next_batch(BATCH)?;
         if batch.is_empty() {
             break;
         }

@@ -13,7 +13,7 @@ use serde_json::Value;
 use super::{
     FeedRecord, Fields, Page, Rejected,
     config::{ArcGisConfig, ArcGisFormat, ArcGisMapping},
-    http::{FetchError, Http},
+    http::{Call, FetchError, Http},
     local_time,
     taxonomy::{Scheme, classify},
 };
@@ -28,11 +28,33 @@ pub struct Position {
 pub struct ArcGis {
     config: ArcGisConfig,
     page_size: u32,
+    /// The first feature of the page before, to notice a layer that ignores paging.
+    previous_first: std::sync::Mutex<Option<String>>,
+}
+
+/// ArcGIS answers errors with HTTP 200 and `{"error": {"code", "message"}}`; a code
+/// without a number counts as 400 (not retried).
+fn body_error(body: &Value) -> Option<(u16, String)> {
+    let error = body.get("error")?;
+    let code = error
+        .get("code")
+        .and_then(Value::as_u64)
+        .and_then(|c| u16::try_from(c).ok())
+        .unwrap_or(400);
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or("ArcGIS error without a message");
+    Some((code, message.to_owned()))
 }
 
 impl ArcGis {
     pub fn new(config: ArcGisConfig, page_size: u32) -> ArcGis {
-        ArcGis { config, page_size }
+        ArcGis {
+            config,
+            page_size,
+            previous_first: std::sync::Mutex::new(None),
+        }
     }
 
     pub async fn page(&self, http: &Http, position: Position) -> Result<Page, FetchError> {
@@ -51,19 +73,11 @@ impl ArcGis {
             ("f", format.to_owned()),
         ];
         let layer = format!("{}/query", self.config.url.trim_end_matches('/'));
-        let (body, url) = http.get_json(&layer, &query).await?;
-        // ArcGIS reports errors with HTTP 200 and an `error` object.
-        if let Some(error) = body.get("error") {
-            return Err(FetchError::Refused {
-                url,
-                status: error.get("code").and_then(Value::as_u64).unwrap_or(0) as u16,
-                message: error
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("error without a message")
-                    .to_owned(),
-            });
-        }
+        let call = Call {
+            body_error: Some(body_error),
+            ..Call::default()
+        };
+        let (body, url) = http.get_json_with(&layer, &query, &call).await?;
         let Some(features) = body.get("features").and_then(Value::as_array) else {
             return Err(FetchError::Unreadable {
                 url,
@@ -98,6 +112,24 @@ impl ArcGis {
             records.push(match self.config.mapping {
                 ArcGisMapping::TorontoMci => toronto_mci(&Fields::new(attributes), point),
             });
+        }
+        // A layer that ignores resultOffset answers the first page again and again.
+        let first = features.first().map(Value::to_string);
+        {
+            let mut previous = self
+                .previous_first
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if position.offset > 0 && first.is_some() && *previous == first {
+                return Err(FetchError::Unreadable {
+                    url,
+                    message: format!(
+                        "the layer answered resultOffset={} with the same features as the page before; it may not support paging (supportsPagination): set page_size to at most its maxRecordCount",
+                        position.offset
+                    ),
+                });
+            }
+            *previous = first;
         }
         let done = !exceeded || features.is_empty();
         let next = Position {

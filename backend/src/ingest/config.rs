@@ -344,11 +344,15 @@ impl SourceConfig {
                     .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)),
             "ingest source name {name:?}: use letters, digits and '.', '_', '-' (at most 100)"
         );
-        self.every()?;
+        ensure!(
+            self.every()? >= Duration::from_secs(1),
+            "ingest source {name:?}: every = {:?} is too short; use at least \"1s\"",
+            self.every
+        );
         self.kind()?;
         ensure!(
-            self.requests_per_second > 0.0 && self.requests_per_second.is_finite(),
-            "ingest source {name:?}: requests_per_second must be above 0"
+            (0.001..=1000.0).contains(&self.requests_per_second),
+            "ingest source {name:?}: requests_per_second must be from 0.001 to 1000"
         );
         ensure!(
             (1..=50_000).contains(&self.page_size),

@@ -137,6 +137,8 @@ pub struct CsvSource {
     name: String,
     page_size: u32,
     reader: Option<Reader>,
+    /// The fingerprint of the file the reader opened, and the rows read from it.
+    opened: Option<(String, u64)>,
 }
 
 fn fingerprint(path: &Path) -> anyhow::Result<String> {
@@ -173,6 +175,7 @@ impl CsvSource {
             name: name.to_owned(),
             page_size,
             reader: None,
+            opened: None,
         }
     }
 
@@ -222,23 +225,25 @@ impl CsvSource {
     }
 
     pub async fn page(&mut self, position: Position) -> anyhow::Result<Page> {
-        let print = fingerprint(&self.config.path)?;
-        let same_file = position.fingerprint.as_deref() == Some(print.as_str());
-        if same_file && position.complete {
-            return Ok(Page {
-                records: Vec::new(),
-                url: file_url(&self.config.path),
-                next: serde_json::to_value(position)?,
-                done: true,
-            });
-        }
-        // A different file than the one counted in: start again (ids make it a no-op).
-        let skip = if same_file { position.rows } else { 0 };
         if self.reader.is_none() {
+            // The file as it is when opened is the one this run reads and counts in, even
+            // if it is replaced meanwhile (the next run then reads the new one).
+            let print = fingerprint(&self.config.path)?;
+            let same_file = position.fingerprint.as_deref() == Some(print.as_str());
+            if same_file && position.complete {
+                return Ok(Page {
+                    records: Vec::new(),
+                    url: file_url(&self.config.path),
+                    next: serde_json::to_value(position)?,
+                    done: true,
+                });
+            }
+            // A different file than the one counted in: start again (ids make it a no-op).
+            let skip = if same_file { position.rows } else { 0 };
             let mut reader = self.open_reader()?;
             let mut skipped = 0;
             while skipped < skip {
-                let n = read_page(&mut reader, (skip - skipped).min(50_000) as usize)
+                let n = read_page(&mut reader, (skip - skipped).min(50_000) as usize)?
                     .0
                     .len();
                 if n == 0 {
@@ -247,19 +252,21 @@ impl CsvSource {
                 skipped += n as u64;
             }
             self.reader = Some(reader);
+            self.opened = Some((print, skipped));
         }
-        let Some(reader) = self.reader.as_mut() else {
+        let (Some(reader), Some((print, rows))) = (self.reader.as_mut(), self.opened.as_mut())
+        else {
             anyhow::bail!("the CSV reader did not open");
         };
-        let (records, url) = read_page(reader, self.page_size as usize);
+        let (records, url) = read_page(reader, self.page_size as usize)?;
         let done = records.is_empty();
-        let rows = if same_file { position.rows } else { 0 } + records.len() as u64;
+        *rows += records.len() as u64;
         Ok(Page {
             records,
             url,
             next: serde_json::to_value(Position {
-                fingerprint: Some(print),
-                rows,
+                fingerprint: Some(print.clone()),
+                rows: *rows,
                 complete: done,
             })?,
             done,
@@ -267,11 +274,16 @@ impl CsvSource {
     }
 }
 
-fn read_page(reader: &mut Reader, max: usize) -> (Vec<Result<FeedRecord, Rejected>>, String) {
-    match reader {
+/// Up to `max` rows. A file that cannot be read on (a truncated `.gz`, a disk error) is
+/// an error, not a bad row: what was stored stays, and the next run resumes there.
+fn read_page(
+    reader: &mut Reader,
+    max: usize,
+) -> anyhow::Result<(Vec<Result<FeedRecord, Rejected>>, String)> {
+    Ok(match reader {
         Reader::Toronto(t) => {
             let records = t
-                .next_records(max)
+                .next_records(max)?
                 .into_iter()
                 .map(|(n, r)| r.map_err(|reason| Rejected::new(Some(format!("row {n}")), reason)))
                 .collect();
@@ -302,6 +314,11 @@ fn read_page(reader: &mut Reader, max: usize) -> (Vec<Result<FeedRecord, Rejecte
                         };
                         out.push(mapping.map(&get));
                     }
+                    Err(e) if e.is_io_error() => {
+                        anyhow::bail!(
+                            "{url}: cannot read on after row {row}: {e}; is the file complete?"
+                        );
+                    }
                     Err(e) => {
                         *row += 1;
                         out.push(Err(Rejected::new(
@@ -313,5 +330,5 @@ fn read_page(reader: &mut Reader, max: usize) -> (Vec<Result<FeedRecord, Rejecte
             }
             (out, url.clone())
         }
-    }
+    })
 }

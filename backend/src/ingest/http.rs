@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::{StatusCode, header};
+use reqwest::header;
 use tokio::sync::Mutex;
 
 use super::metrics::IngestMetrics;
@@ -31,6 +31,9 @@ pub enum FetchError {
         attempts: u32,
         last: String,
     },
+    /// The configured address cannot be a URL.
+    #[error("{url} is not a valid URL ({message}); check the source's url in config")]
+    BadUrl { url: String, message: String },
     /// The body is not the document the source's API promises.
     #[error("{url} sent an unreadable answer: {message}")]
     Unreadable { url: String, message: String },
@@ -102,61 +105,35 @@ impl Http {
         *next = Instant::now().max(*next) + self.interval;
     }
 
-    /// GETs `url` with `query` and returns the body, retrying what may succeed later.
-    /// The returned string is the full URL asked, for provenance.
-    pub async fn get(
+    /// GETs `url` with `query` and parses the JSON body, retrying what may succeed
+    /// later. The returned string is the full URL asked, for provenance.
+    pub async fn get_json(
         &self,
         url: &str,
         query: &[(&str, String)],
-    ) -> Result<(bytes::Bytes, String), FetchError> {
-        let full = match url::Url::parse_with_params(url, query) {
-            Ok(u) => u.to_string(),
-            Err(e) => {
-                return Err(FetchError::Refused {
-                    url: url.to_owned(),
-                    status: 0,
-                    message: format!("not a valid URL ({e}); check the source's url in config"),
-                });
-            }
-        };
+    ) -> Result<(serde_json::Value, String), FetchError> {
+        self.get_json_with(url, query, &Call::default()).await
+    }
+
+    /// [`Http::get_json`] with the API's own rules for what a failure means.
+    pub async fn get_json_with(
+        &self,
+        url: &str,
+        query: &[(&str, String)],
+        call: &Call,
+    ) -> Result<(serde_json::Value, String), FetchError> {
+        let full = url::Url::parse_with_params(url, query)
+            .map_err(|e| FetchError::BadUrl {
+                url: url.to_owned(),
+                message: e.to_string(),
+            })?
+            .to_string();
         let mut attempt = 0;
         loop {
             self.pace().await;
-            let outcome = match self
-                .client
-                .get(&full)
-                .headers(self.headers.clone())
-                .send()
-                .await
-            {
-                Ok(response) => {
-                    let status = response.status();
-                    self.metrics.request(&self.source, status.as_u16());
-                    if status.is_success() {
-                        match response.bytes().await {
-                            Ok(body) => return Ok((body, full)),
-                            Err(e) => Attempt::Retry {
-                                wait: None,
-                                why: format!("body cut off: {e}"),
-                            },
-                        }
-                    } else {
-                        let retry_after = retry_after(response.headers());
-                        let body = response.text().await.unwrap_or_default();
-                        classify(&full, status, retry_after, &body)
-                    }
-                }
-                Err(e) => {
-                    self.metrics.request(&self.source, 0);
-                    Attempt::Retry {
-                        wait: None,
-                        why: if e.is_timeout() {
-                            "timed out".into()
-                        } else {
-                            format!("{e}")
-                        },
-                    }
-                }
+            let outcome = match self.attempt(&full, call).await {
+                Ok(value) => return Ok((value, full)),
+                Err(outcome) => outcome,
             };
             match outcome {
                 Attempt::Fail(e) => return Err(e),
@@ -192,24 +169,81 @@ impl Http {
         }
     }
 
-    /// GETs `url` and parses the body as JSON.
-    pub async fn get_json(
-        &self,
-        url: &str,
-        query: &[(&str, String)],
-    ) -> Result<(serde_json::Value, String), FetchError> {
-        let (body, full) = self.get(url, query).await?;
-        let value = serde_json::from_slice(&body).map_err(|e| FetchError::Unreadable {
-            url: full.clone(),
-            message: format!("not JSON: {e}"),
+    /// One request: the parsed body, or what to do about the failure.
+    async fn attempt(&self, full: &str, call: &Call) -> Result<serde_json::Value, Attempt> {
+        let response = match self
+            .client
+            .get(full)
+            .headers(self.headers.clone())
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                self.metrics.request(&self.source, 0);
+                return Err(Attempt::Retry {
+                    wait: None,
+                    why: if e.is_timeout() {
+                        "timed out".into()
+                    } else {
+                        e.to_string()
+                    },
+                });
+            }
+        };
+        let status = response.status();
+        self.metrics.request(&self.source, status.as_u16());
+        if !status.is_success() {
+            let retry_after = retry_after(response.headers());
+            let body = response.text().await.unwrap_or_default();
+            return Err(classify(full, status.as_u16(), retry_after, &body, call));
+        }
+        let body = response.bytes().await.map_err(|e| Attempt::Retry {
+            wait: None,
+            why: format!("body cut off: {e}"),
         })?;
-        Ok((value, full))
+        let value: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+            Attempt::Fail(FetchError::Unreadable {
+                url: full.to_owned(),
+                message: format!("not JSON: {e}"),
+            })
+        })?;
+        // APIs that answer errors with 200 and an error document (ArcGIS).
+        if let Some((code, message)) = call.body_error.and_then(|f| f(&value)) {
+            return Err(classify(full, code, None, &message, call));
+        }
+        Ok(value)
     }
 }
 
-fn classify(url: &str, status: StatusCode, retry_after: Option<Duration>, body: &str) -> Attempt {
+/// Finds an error (status and message) inside a 200 answer.
+pub type BodyError = fn(&serde_json::Value) -> Option<(u16, String)>;
+
+/// An API's own rules for one kind of request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Call {
+    /// Statuses that mean the request itself must change (not retried), with what to do.
+    pub permanent: &'static [(u16, &'static str)],
+    /// Reads an error status and message from a 200 answer.
+    pub body_error: Option<BodyError>,
+}
+
+fn classify(
+    url: &str,
+    status: u16,
+    retry_after: Option<Duration>,
+    body: &str,
+    call: &Call,
+) -> Attempt {
     let message = error_message(body);
-    match status.as_u16() {
+    if let Some((_, hint)) = call.permanent.iter().find(|(s, _)| *s == status) {
+        return Attempt::Fail(FetchError::Refused {
+            url: url.to_owned(),
+            status,
+            message: format!("{message}; {hint}"),
+        });
+    }
+    match status {
         429 | 503 => Attempt::Retry {
             wait: retry_after,
             why: format!("{status}: {message}"),

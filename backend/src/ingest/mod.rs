@@ -254,12 +254,19 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// Lower-case letters and digits only.
+/// Lower-case letters and digits only; a leading `:` (Socrata's system fields, such as
+/// `:id` beside a dataset's own `id`) is kept.
 pub fn normalise_name(name: &str) -> String {
-    name.chars()
+    let system = name.trim_start().starts_with(':');
+    let letters = name
+        .chars()
         .filter(char::is_ascii_alphanumeric)
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
+        .map(|c| c.to_ascii_lowercase());
+    if system {
+        std::iter::once(':').chain(letters).collect()
+    } else {
+        letters.collect()
+    }
 }
 
 /// A wall-clock time in `zone` as an instant with its offset. In the hour skipped when
@@ -284,18 +291,17 @@ pub fn parse_time(
         return Some(t);
     }
     let local = match format {
-        Some(f) => NaiveDateTime::parse_from_str(text, f)
-            .ok()
-            .or_else(|| {
+        Some(f) => {
+            // A format with an offset (%z, %:z) gives the instant itself.
+            if let Ok(t) = DateTime::parse_from_str(text, f) {
+                return Some(t);
+            }
+            NaiveDateTime::parse_from_str(text, f).ok().or_else(|| {
                 NaiveDate::parse_from_str(text, f)
                     .ok()
                     .map(|d| d.and_time(NaiveTime::MIN))
-            })
-            .or_else(|| {
-                DateTime::parse_from_str(text, f).ok().map(|t| {
-                    t.naive_utc() + TimeDelta::seconds(t.offset().local_minus_utc().into())
-                })
-            })?,
+            })?
+        }
         None => [
             "%Y-%m-%dT%H:%M:%S%.f",
             "%Y-%m-%d %H:%M:%S%.f",
@@ -355,6 +361,11 @@ mod tests {
         assert_eq!(f.text("EVENT_UNIQUE_ID").as_deref(), Some("GO-1"));
         assert_eq!(f.number("lat wgs84"), Ok(43.7));
         assert_eq!(f.text("n").as_deref(), Some("3"));
+        // Socrata's system `:id` is not the dataset's `id`.
+        let w: Value = serde_json::json!({"id": "13000009", ":id": "row-0009", ":updated_at": "2024-01-01T00:00:00.000Z"});
+        let sys = Fields::new(w.as_object().unwrap());
+        assert_eq!(sys.text("id").as_deref(), Some("13000009"));
+        assert_eq!(sys.text(":id").as_deref(), Some("row-0009"));
         assert_eq!(f.need("blank"), Err("blank: missing".into()));
         assert_eq!(
             f.number("EVENT_UNIQUE_ID"),
@@ -371,6 +382,14 @@ mod tests {
         assert_eq!(t.to_rfc3339(), "2024-07-04T21:30:00-04:00");
         let t = parse_time("2024-07-04T21:30:00Z", None, ny).unwrap();
         assert_eq!(t.to_rfc3339(), "2024-07-04T21:30:00+00:00");
+        // An offset in the text wins over the zone.
+        let t = parse_time(
+            "2024-07-04 21:30:00 -0500",
+            Some("%Y-%m-%d %H:%M:%S %z"),
+            chrono_tz::UTC,
+        )
+        .unwrap();
+        assert_eq!(t.to_rfc3339(), "2024-07-04T21:30:00-05:00");
         // 02:30 on 2024-03-10 does not exist in New York.
         let t = parse_time("2024-03-10 02:30:00", None, ny).unwrap();
         assert_eq!(t.to_rfc3339(), "2024-03-10T03:30:00-04:00");

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::{
     FeedRecord, Fields, Page, Rejected,
     config::PoliceUkConfig,
-    http::{FetchError, Http},
+    http::{Call, FetchError, Http},
     local_time,
     taxonomy::{Scheme, classify},
 };
@@ -102,7 +102,14 @@ impl PoliceUk {
             ("date", month_text(month)),
         ];
         let endpoint = format!("{}/crimes-street/all-crime", self.base());
-        let (body, url) = http.get_json(&endpoint, &query).await?;
+        let call = Call {
+            permanent: &[(
+                503,
+                "police.uk answers 503 when the polygon holds more than 10,000 crimes in a month: make police_uk.poly smaller (or split the area into several sources)",
+            )],
+            ..Call::default()
+        };
+        let (body, url) = http.get_json_with(&endpoint, &query, &call).await?;
         let Value::Array(crimes) = body else {
             return Err(FetchError::Unreadable {
                 url,

@@ -347,6 +347,12 @@ async fn store_page(
         };
         let record = match record.part_id.clone() {
             Some(part) => {
+                // A row that is not a valid incident on its own is rejected, not kept as a
+                // part of its record.
+                if let Err(reason) = record.clone().into_incident(source, &page.url, fetched_at) {
+                    rejected.push((reason, record.record_id.clone()));
+                    continue;
+                }
                 let body = serde_json::to_string(&record)?;
                 let bodies = tx
                     .put_feed_part(source, &record.record_id, &part, &body)

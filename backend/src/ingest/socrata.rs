@@ -1,11 +1,11 @@
 //! Socrata SODA datasets (`/resource/{id}.json`): Chicago, San Francisco, New York.
 //!
-//! A run reads every row changed since the last run: `$where=:updated_at >= 'W'` with the
-//! watermark `W` of the previous run (the newest `:updated_at` it saw), pages in a stable
-//! order (`$order=:id`) with `$limit`/`$offset`. The position (watermark, offset and the
-//! newest `:updated_at` so far) is saved with every page, so a crash resumes at the page
-//! after the last one stored. Rows at the watermark itself are read again next time and
-//! change nothing.
+//! A run reads every row changed since the last stored one, in the order of change:
+//! `$order=:updated_at, :id` and `$where` past the last `(:updated_at, :id)` stored (the
+//! checkpoint, saved with every page), `$limit` rows a page. Paging by that key rather
+//! than by `$offset` means a row changed or deleted while a run pages cannot shift a
+//! later row out of sight: a changed row moves behind the key and is read again, in this
+//! run or the next.
 
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -19,23 +19,23 @@ use super::{
     taxonomy::{Scheme, classify},
 };
 
-/// Where a Socrata source is.
+/// Where a Socrata source is: the `(:updated_at, :id)` of the last row stored.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Position {
-    /// Rows updated at or after this time (the previous run's newest `:updated_at`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub since: Option<String>,
-    /// Rows of this run already stored.
-    #[serde(default)]
-    pub offset: u64,
-    /// The newest `:updated_at` this run has seen.
+    pub updated_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub newest: Option<String>,
+    pub id: Option<String>,
 }
 
 pub struct Socrata {
     config: SocrataConfig,
     page_size: u32,
+}
+
+/// A SoQL string literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
 }
 
 impl Socrata {
@@ -53,17 +53,20 @@ impl Socrata {
 
     pub async fn page(&self, http: &Http, position: Position) -> Result<Page, FetchError> {
         let mut conditions = Vec::new();
-        if let Some(since) = &position.since {
-            conditions.push(format!(":updated_at >= '{}'", since.replace('\'', "")));
+        if let (Some(at), Some(id)) = (&position.updated_at, &position.id) {
+            conditions.push(format!(
+                "(:updated_at > {at} OR (:updated_at = {at} AND :id > {id}))",
+                at = literal(at),
+                id = literal(id)
+            ));
         }
         if let Some(filter) = &self.config.filter {
             conditions.push(format!("({filter})"));
         }
         let mut query = vec![
             ("$select", ":*, *".to_owned()),
-            ("$order", ":id".to_owned()),
+            ("$order", ":updated_at, :id".to_owned()),
             ("$limit", self.page_size.to_string()),
-            ("$offset", position.offset.to_string()),
         ];
         if !conditions.is_empty() {
             query.push(("$where", conditions.join(" AND ")));
@@ -75,41 +78,47 @@ impl Socrata {
                 message: "expected a JSON array of rows".into(),
             });
         };
-        let mut newest = position.newest.clone();
         let mut records = Vec::with_capacity(rows.len());
+        let mut last = position.clone();
         for row in &rows {
             let Value::Object(object) = row else {
                 records.push(Err(Rejected::new(None, "row: not a JSON object")));
                 continue;
             };
             let fields = Fields::new(object);
-            if let Some(updated) = fields.text(":updated_at") {
-                let updated = updated.trim_end_matches('Z').to_owned();
-                if newest.as_ref().is_none_or(|n| *n < updated) {
-                    newest = Some(updated);
+            match (fields.text(":updated_at"), fields.text(":id")) {
+                (Some(at), Some(id)) => {
+                    last = Position {
+                        updated_at: Some(at.trim_end_matches('Z').to_owned()),
+                        id: Some(id),
+                    }
+                }
+                _ => {
+                    return Err(FetchError::Unreadable {
+                        url,
+                        message: "rows come without :updated_at and :id; is this a SODA 2 /resource/ endpoint?".into(),
+                    });
                 }
             }
             records.push(map_row(self.config.mapping, &fields));
         }
-        let done = (rows.len() as u64) < u64::from(self.page_size);
-        let next = if done {
-            Position {
-                since: newest.or(position.since),
-                offset: 0,
-                newest: None,
-            }
-        } else {
-            Position {
-                since: position.since,
-                offset: position.offset + rows.len() as u64,
-                newest,
-            }
-        };
+        // The key must move on, or a portal that ignored `$where` would be paged forever.
+        let key = |p: &Position| (p.updated_at.clone(), p.id.clone());
+        if !rows.is_empty() && position.id.is_some() && key(&last) <= key(&position) {
+            return Err(FetchError::Unreadable {
+                url,
+                message: format!(
+                    "the rows do not come after the checkpoint ({:?}, {:?}); does the portal apply $where and $order?",
+                    position.updated_at.unwrap_or_default(),
+                    position.id.unwrap_or_default()
+                ),
+            });
+        }
         Ok(Page {
             records,
             url,
-            next: serde_json::to_value(next).unwrap_or_default(),
-            done,
+            next: serde_json::to_value(last).unwrap_or_default(),
+            done: (rows.len() as u64) < u64::from(self.page_size),
         })
     }
 }
