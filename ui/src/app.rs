@@ -1,30 +1,502 @@
-//! The root component: the product name and what the shell reports about this
-//! client build, or a plain explanation when the shell cannot be reached.
+//! The window: a navigation bar and one screen at a time (report, outbox, incidents,
+//! settings, about). Every screen reaches the client core only through [`invoke`].
 
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 
+use crate::form::ReportForm;
 use crate::invoke::{self, AppInfo};
+use crate::text;
+
+/// The screens, in the order of the navigation bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Screen {
+    Report,
+    Outbox,
+    Incidents,
+    Settings,
+    About,
+}
+
+impl Screen {
+    const ALL: [Screen; 5] = [
+        Screen::Report,
+        Screen::Outbox,
+        Screen::Incidents,
+        Screen::Settings,
+        Screen::About,
+    ];
+
+    fn id(self) -> &'static str {
+        match self {
+            Screen::Report => "report",
+            Screen::Outbox => "outbox",
+            Screen::Incidents => "incidents",
+            Screen::Settings => "settings",
+            Screen::About => "about",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Screen::Report => text::NAV_REPORT,
+            Screen::Outbox => text::NAV_OUTBOX,
+            Screen::Incidents => text::NAV_INCIDENTS,
+            Screen::Settings => text::NAV_SETTINGS,
+            Screen::About => text::NAV_ABOUT,
+        }
+    }
+}
 
 /// The whole window.
 #[component]
 pub fn App() -> impl IntoView {
     // Local, not Send: the shell call is a JS promise.
     let info = LocalResource::new(invoke::app_info);
+    let (screen, set_screen) = signal(Screen::Report);
+
+    let nav = Screen::ALL
+        .into_iter()
+        .map(|s| {
+            view! {
+                <button
+                    id=format!("nav-{}", s.id())
+                    class="nav-item"
+                    class:active=move || screen.get() == s
+                    aria-current=move || (screen.get() == s).then_some("page")
+                    on:click=move |_| set_screen.set(s)
+                >
+                    {s.label()}
+                </button>
+            }
+        })
+        .collect_view();
 
     view! {
         <main class="shell">
             <header class="masthead">
                 <h1>"Vigil"</h1>
-                <p class="tagline">"Neighbourhood safety reports"</p>
+                <p class="tagline">{text::TAGLINE}</p>
+                <nav class="nav" aria-label="Screens">{nav}</nav>
             </header>
-            <Suspense fallback=|| view! { <p class="status">"Loading…"</p> }>
+            <Suspense fallback=|| view! { <p class="status">{text::LOADING}</p> }>
                 <ErrorBoundary fallback=|errors| view! { <ShellError errors /> }>
                     {move || Suspend::new(async move {
-                        info.await.map(|info| view! { <BuildInfo info /> })
+                        info.await
+                            .map(|info| {
+                                view! {
+                                    <section id=move || format!("screen-{}", screen.get().id())>
+                                        {move || match screen.get() {
+                                            Screen::Report => {
+                                                view! { <ReportScreen info=info.clone() /> }.into_any()
+                                            }
+                                            Screen::Outbox => {
+                                                view! { <OutboxScreen info=info.clone() /> }.into_any()
+                                            }
+                                            Screen::Incidents => {
+                                                view! { <IncidentsScreen info=info.clone() /> }.into_any()
+                                            }
+                                            Screen::Settings => view! { <SettingsScreen /> }.into_any(),
+                                            Screen::About => {
+                                                view! { <BuildInfo info=info.clone() /> }.into_any()
+                                            }
+                                        }}
+                                    </section>
+                                }
+                            })
                     })}
                 </ErrorBoundary>
             </Suspense>
         </main>
+    }
+}
+
+/// A line saying how an action went.
+#[derive(Debug, Clone, PartialEq)]
+enum Note {
+    Done(String),
+    Failed(String),
+}
+
+#[component]
+fn NoteLine(note: ReadSignal<Option<Note>>) -> impl IntoView {
+    move || {
+        note.get().map(|n| match n {
+            Note::Done(t) => view! { <p class="note done" role="status">{t}</p> }.into_any(),
+            Note::Failed(t) => view! { <p class="note failed" role="alert">{t}</p> }.into_any(),
+        })
+    }
+}
+
+/// The local time now as a `datetime-local` value, and the zone's offset in minutes.
+fn now_local() -> (String, i32) {
+    let d = js_sys::Date::new_0();
+    let value = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}",
+        d.get_full_year(),
+        d.get_month() + 1,
+        d.get_date(),
+        d.get_hours(),
+        d.get_minutes()
+    );
+    (value, -(d.get_timezone_offset() as i32))
+}
+
+/// Report: what, when, where and in one's own words; saved as a draft as it is filled
+/// in, queued on submit (offline too).
+#[component]
+fn ReportScreen(info: AppInfo) -> impl IntoView {
+    let (now, offset) = now_local();
+    let (category, set_category) = signal(String::new());
+    let (when, set_when) = signal(now);
+    let (lat, set_lat) = signal(String::new());
+    let (lon, set_lon) = signal(String::new());
+    let (place, set_place) = signal(String::new());
+    let (description, set_description) = signal(String::new());
+    let (draft, set_draft) = signal(None::<String>);
+    let (note, set_note) = signal(None::<Note>);
+    let (busy, set_busy) = signal(false);
+
+    let form = move || ReportForm {
+        category: category.get_untracked(),
+        when: when.get_untracked(),
+        offset_minutes: offset,
+        lat: lat.get_untracked(),
+        lon: lon.get_untracked(),
+        place: place.get_untracked(),
+        description: description.get_untracked(),
+    };
+    // Autosave when a field is committed (change), one save at a time.
+    let autosave = move || {
+        if busy.get_untracked() {
+            return;
+        }
+        let Ok(input) = form().to_input() else {
+            return;
+        };
+        set_busy.set(true);
+        spawn_local(async move {
+            if let Ok(saved) = invoke::save_draft(draft.get_untracked(), &input).await {
+                set_draft.set(Some(saved.id));
+                set_note.set(Some(Note::Done(text::DRAFT_SAVED.into())));
+            }
+            set_busy.set(false);
+        });
+    };
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let input = match form().to_input() {
+            Ok(i) => i,
+            Err(e) => {
+                set_note.set(Some(Note::Failed(e.to_string())));
+                return;
+            }
+        };
+        spawn_local(async move {
+            let saved = match invoke::save_draft(draft.get_untracked(), &input).await {
+                Ok(d) => d,
+                Err(e) => {
+                    set_note.set(Some(Note::Failed(e.to_string())));
+                    return;
+                }
+            };
+            match invoke::submit(&saved.id).await {
+                Ok(_) => {
+                    set_draft.set(None);
+                    set_description.set(String::new());
+                    set_place.set(String::new());
+                    set_note.set(Some(Note::Done(text::QUEUED.into())));
+                }
+                Err(e) => {
+                    set_draft.set(Some(saved.id));
+                    set_note.set(Some(Note::Failed(e.to_string())));
+                }
+            }
+        });
+    };
+
+    let options = info
+        .categories
+        .into_iter()
+        .map(|c| view! { <option value=c.code>{c.label}</option> })
+        .collect_view();
+
+    view! {
+        <form class="card report" on:submit=submit on:change=move |_| autosave()>
+            <h2>{text::REPORT_TITLE}</h2>
+            <label>
+                {text::FIELD_CATEGORY}
+                <select
+                    id="category"
+                    prop:value=category
+                    on:change=move |ev| set_category.set(event_target_value(&ev))
+                >
+                    <option value="">{text::PICK_CATEGORY}</option>
+                    {options}
+                </select>
+            </label>
+            <label>
+                {text::FIELD_WHEN}
+                <input
+                    id="when"
+                    type="datetime-local"
+                    prop:value=when
+                    on:input=move |ev| set_when.set(event_target_value(&ev))
+                />
+            </label>
+            <div class="row">
+                <label>
+                    {text::FIELD_LAT}
+                    <input
+                        id="lat"
+                        inputmode="decimal"
+                        prop:value=lat
+                        on:input=move |ev| set_lat.set(event_target_value(&ev))
+                    />
+                </label>
+                <label>
+                    {text::FIELD_LON}
+                    <input
+                        id="lon"
+                        inputmode="decimal"
+                        prop:value=lon
+                        on:input=move |ev| set_lon.set(event_target_value(&ev))
+                    />
+                </label>
+            </div>
+            <label>
+                {text::FIELD_PLACE}
+                <input
+                    id="place"
+                    prop:value=place
+                    on:input=move |ev| set_place.set(event_target_value(&ev))
+                />
+            </label>
+            <label>
+                {text::FIELD_DESCRIPTION}
+                <textarea
+                    id="description"
+                    rows="4"
+                    prop:value=description
+                    on:input=move |ev| set_description.set(event_target_value(&ev))
+                ></textarea>
+            </label>
+            <button id="submit" type="submit" class="primary">{text::SUBMIT}</button>
+            <NoteLine note />
+        </form>
+        <DraftsList version=note />
+    }
+}
+
+/// The drafts kept on this device, with the server's reason for any it refused.
+#[component]
+fn DraftsList(version: ReadSignal<Option<Note>>) -> impl IntoView {
+    let drafts = LocalResource::new(move || {
+        version.track();
+        invoke::drafts()
+    });
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                match drafts.await {
+                    Ok(list) if !list.is_empty() => Some(view! {
+                        <div class="card drafts">
+                            <h2>{text::DRAFTS_TITLE}</h2>
+                            <ul class="items">
+                                {list.into_iter().map(|d| view! {
+                                    <li class="item">
+                                        <strong>{d.category.unwrap_or_else(|| text::NO_CATEGORY.into())}</strong>
+                                        <span class="desc">{d.description}</span>
+                                        {d.rejected.map(|(field, reason)| view! {
+                                            <span class="why refused">{text::refused(&field, &reason)}</span>
+                                        })}
+                                    </li>
+                                }).collect_view()}
+                            </ul>
+                        </div>
+                    }),
+                    _ => None,
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// Outbox: submitted reports, not sent yet (with why) or sent; sync on demand.
+#[component]
+fn OutboxScreen(info: AppInfo) -> impl IntoView {
+    let (version, set_version) = signal(0u32);
+    let items = LocalResource::new(move || {
+        version.get();
+        invoke::outbox()
+    });
+    let (note, set_note) = signal(None::<Note>);
+    let sync = move |_| {
+        spawn_local(async move {
+            set_note.set(Some(match invoke::sync_now().await {
+                Ok(s) => Note::Done(text::synced(s.sent, s.rejected, s.pulled)),
+                Err(e) => Note::Failed(e.to_string()),
+            }));
+            set_version.update(|v| *v += 1);
+        });
+    };
+    view! {
+        <div class="card">
+            <h2>{text::OUTBOX_TITLE}</h2>
+            <button id="sync" class="primary" on:click=sync>{text::SYNC_NOW}</button>
+            <NoteLine note />
+            <Suspense fallback=|| view! { <p class="status">{text::LOADING}</p> }>
+                {move || {
+                    let info = info.clone();
+                    Suspend::new(async move {
+                    listed(items.await, text::OUTBOX_EMPTY, |list| view! {
+                            <ul class="items outbox">
+                                {list.into_iter().map(|i| {
+                                    let sent = i.state == "sent";
+                                    view! {
+                                        <li class="item" data-state=i.state.clone()>
+                                            <span class=if sent { "badge sent" } else { "badge pending" }>
+                                                {if sent { text::SENT } else { text::NOT_SENT }}
+                                            </span>
+                                            <strong>{info.label(&i.report.category)}</strong>
+                                            <span class="desc">{i.report.description}</span>
+                                            {i.last_error.map(|e| view! { <span class="why">{e}</span> })}
+                                        </li>
+                                    }
+                                }).collect_view()}
+                            </ul>
+                        }.into_any())
+                })}}
+            </Suspense>
+        </div>
+    }
+}
+
+/// A list answered by the shell: the view `render` makes of it, a line when it is empty,
+/// or the error.
+fn listed<T>(
+    answer: Result<Vec<T>, invoke::InvokeError>,
+    empty: &'static str,
+    render: impl FnOnce(Vec<T>) -> AnyView,
+) -> AnyView {
+    match answer {
+        Ok(list) if list.is_empty() => view! { <p class="status">{empty}</p> }.into_any(),
+        Ok(list) => render(list),
+        Err(e) => view! { <p class="note failed">{e.to_string()}</p> }.into_any(),
+    }
+}
+
+/// Incidents: the cached incidents, newest first, with where they came from.
+#[component]
+fn IncidentsScreen(info: AppInfo) -> impl IntoView {
+    let items = LocalResource::new(invoke::incidents);
+    view! {
+        <div class="card">
+            <h2>{text::INCIDENTS_TITLE}</h2>
+            <Suspense fallback=|| view! { <p class="status">{text::LOADING}</p> }>
+                {move || {
+                    let info = info.clone();
+                    Suspend::new(async move {
+                    listed(items.await, text::INCIDENTS_EMPTY, |list| view! {
+                            <p class="status">{text::incident_count(list.len())}</p>
+                            <ul class="items incidents">
+                                {list.into_iter().map(|i| view! {
+                                    <li class="item" data-status=i.status.clone()>
+                                        <strong>{info.label(&i.category)}</strong>
+                                        <time>{i.occurred_at}</time>
+                                        <span class="desc">{i.description}</span>
+                                        <span class="source">{
+                                            match i.source.feed {
+                                                Some(feed) => format!("{}: {feed}", text::FROM_FEED),
+                                                None => text::FROM_RESIDENT.to_owned(),
+                                            }
+                                        }</span>
+                                    </li>
+                                }).collect_view()}
+                            </ul>
+                        }.into_any())
+                })}}
+            </Suspense>
+        </div>
+    }
+}
+
+/// Settings: the server and the account.
+#[component]
+fn SettingsScreen() -> impl IntoView {
+    let (version, set_version) = signal(0u32);
+    let account = LocalResource::new(move || {
+        version.get();
+        invoke::account()
+    });
+    let (server, set_server) = signal("http://127.0.0.1:8080".to_owned());
+    let (username, set_username) = signal(String::new());
+    let (password, set_password) = signal(String::new());
+    let (register, set_register) = signal(false);
+    let (note, set_note) = signal(None::<Note>);
+    let sign_in = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        spawn_local(async move {
+            let result = invoke::sign_in(
+                &server.get_untracked(),
+                &username.get_untracked(),
+                &password.get_untracked(),
+                register.get_untracked(),
+            )
+            .await;
+            set_password.set(String::new());
+            set_note.set(Some(match result {
+                Ok(a) => Note::Done(text::signed_in(&a.username, &a.server)),
+                Err(e) => Note::Failed(e.to_string()),
+            }));
+            set_version.update(|v| *v += 1);
+        });
+    };
+    let sign_out = move |_| {
+        spawn_local(async move {
+            set_note.set(Some(match invoke::sign_out().await {
+                Ok(()) => Note::Done(text::SIGNED_OUT.into()),
+                Err(e) => Note::Failed(e.to_string()),
+            }));
+            set_version.update(|v| *v += 1);
+        });
+    };
+    view! {
+        <div class="card">
+            <h2>{text::SETTINGS_TITLE}</h2>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match account.await {
+                        Ok(Some(a)) => view! {
+                            <p id="account">{text::signed_in(&a.username, &a.server)}</p>
+                            <button id="sign-out" on:click=sign_out>{text::SIGN_OUT}</button>
+                        }.into_any(),
+                        Ok(None) => view! { <p id="account">{text::NOT_SIGNED_IN}</p> }.into_any(),
+                        Err(e) => view! { <p class="note failed">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+            <form class="sign-in" on:submit=sign_in>
+                <label>
+                    {text::FIELD_SERVER}
+                    <input id="server" prop:value=server on:input=move |ev| set_server.set(event_target_value(&ev)) />
+                </label>
+                <label>
+                    {text::FIELD_USERNAME}
+                    <input id="username" autocomplete="username" prop:value=username on:input=move |ev| set_username.set(event_target_value(&ev)) />
+                </label>
+                <label>
+                    {text::FIELD_PASSWORD}
+                    <input id="password" type="password" autocomplete="current-password" prop:value=password on:input=move |ev| set_password.set(event_target_value(&ev)) />
+                </label>
+                <label class="check">
+                    <input id="register" type="checkbox" prop:checked=register on:change=move |ev| set_register.set(event_target_checked(&ev)) />
+                    {text::FIELD_REGISTER}
+                </label>
+                <button id="sign-in" type="submit" class="primary">{text::SIGN_IN}</button>
+            </form>
+            <NoteLine note />
+        </div>
     }
 }
 
@@ -47,12 +519,12 @@ fn BuildInfo(info: AppInfo) -> impl IntoView {
 
     view! {
         <section class="build-info">
-            <h2>"Report categories"</h2>
+            <h2>{text::CATEGORIES_TITLE}</h2>
             <ul class="categories">{categories}</ul>
             <dl class="versions">
-                <dt>"Sync protocol"</dt>
+                <dt>{text::SYNC_PROTOCOL}</dt>
                 <dd>{info.protocol}</dd>
-                <dt>"Client version"</dt>
+                <dt>{text::CLIENT_VERSION}</dt>
                 <dd>{info.version}</dd>
             </dl>
         </section>
@@ -64,7 +536,7 @@ fn BuildInfo(info: AppInfo) -> impl IntoView {
 fn ShellError(errors: ArcRwSignal<Errors>) -> impl IntoView {
     view! {
         <section class="error" role="alert">
-            <h2>"The desktop shell could not be reached"</h2>
+            <h2>{text::SHELL_UNREACHABLE}</h2>
             <ul>
                 {move || {
                     errors

@@ -62,6 +62,16 @@ pub struct AppInfo {
     pub categories: Vec<Category>,
 }
 
+impl AppInfo {
+    /// The label of category `code` (the code itself if this build does not know it).
+    pub fn label(&self, code: &str) -> String {
+        self.categories
+            .iter()
+            .find(|c| c.code == code)
+            .map_or_else(|| code.to_owned(), |c| c.label.clone())
+    }
+}
+
 /// One report category. On the wire it is a `[code, label]` pair; serde's
 /// derived struct deserialiser accepts a sequence in field order.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -75,6 +85,131 @@ pub struct Category {
 /// Asks the shell to describe this client build.
 pub async fn app_info() -> Result<AppInfo, InvokeError> {
     call("app_info", JsValue::UNDEFINED).await
+}
+
+/// A saved draft (`vigil_app::Draft`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Draft {
+    pub id: String,
+    pub category: Option<String>,
+    pub description: String,
+    /// The server's refusal: `[field, reason]`.
+    pub rejected: Option<(String, String)>,
+}
+
+/// The report inside an outbox item (`vigil_sync::ReportSubmission`, fields as strings).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Submission {
+    pub category: String,
+    pub occurred_at: String,
+    pub description: String,
+}
+
+/// One submitted report (`vigil_app::OutboxItem`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct OutboxItem {
+    pub id: String,
+    pub report: Submission,
+    /// `pending` (not sent yet) or `sent`.
+    pub state: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+}
+
+/// Where an incident came from (`vigil_sync::Source`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Source {
+    pub kind: String,
+    pub feed: Option<String>,
+    pub url: Option<String>,
+}
+
+/// A cached incident (`vigil_sync::Incident`), the parts the list shows.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Incident {
+    pub id: String,
+    pub category: String,
+    pub occurred_at: String,
+    pub place: Option<String>,
+    pub description: String,
+    pub status: String,
+    pub source: Source,
+}
+
+/// Who is signed in, and where.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Account {
+    pub server: String,
+    pub username: String,
+}
+
+/// What one sync did.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Synced {
+    pub sent: usize,
+    pub rejected: usize,
+    pub pulled: usize,
+}
+
+pub async fn drafts() -> Result<Vec<Draft>, InvokeError> {
+    call("drafts", JsValue::UNDEFINED).await
+}
+
+/// Saves the draft `id` (a new one when `None`).
+pub async fn save_draft(
+    id: Option<String>,
+    input: &crate::form::DraftInput,
+) -> Result<Draft, InvokeError> {
+    call(
+        "save_draft",
+        args(&serde_json::json!({"id": id, "input": input})),
+    )
+    .await
+}
+
+/// Queues draft `id` for sending (offline too); the error names the field to fix.
+pub async fn submit(id: &str) -> Result<OutboxItem, InvokeError> {
+    call("submit", args(&serde_json::json!({"id": id}))).await
+}
+
+pub async fn outbox() -> Result<Vec<OutboxItem>, InvokeError> {
+    call("outbox", JsValue::UNDEFINED).await
+}
+
+pub async fn incidents() -> Result<Vec<Incident>, InvokeError> {
+    call("incidents", args(&serde_json::json!({"limit": 500}))).await
+}
+
+pub async fn account() -> Result<Option<Account>, InvokeError> {
+    call("account", JsValue::UNDEFINED).await
+}
+
+pub async fn sign_in(
+    server: &str,
+    username: &str,
+    password: &str,
+    register: bool,
+) -> Result<Account, InvokeError> {
+    call(
+        "sign_in",
+        args(&serde_json::json!({
+            "server": server, "username": username, "password": password, "register": register,
+        })),
+    )
+    .await
+}
+
+pub async fn sign_out() -> Result<(), InvokeError> {
+    call("sign_out", JsValue::UNDEFINED).await
+}
+
+pub async fn sync_now() -> Result<Synced, InvokeError> {
+    call("sync_now", JsValue::UNDEFINED).await
+}
+
+/// Command arguments as the JS object `invoke` takes.
+fn args(value: &serde_json::Value) -> JsValue {
+    js_sys::JSON::parse(&value.to_string()).unwrap_or(JsValue::UNDEFINED)
 }
 
 /// Invokes `command` with `args` (a JS object, or `undefined` for none) and
@@ -153,6 +288,38 @@ mod tests {
             .map(|c| (c.code.as_str(), c.label.as_str()))
             .collect();
         assert_eq!(pairs, expected.categories);
+    }
+
+    #[test]
+    fn decodes_drafts_and_outbox_items_as_the_client_core_writes_them() {
+        let dir = std::env::temp_dir().join(format!("vigil-ui-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut store = vigil_app::Store::open(&dir.join("vigil.db")).unwrap();
+        let now = chrono::Utc::now();
+        let input = vigil_app::DraftInput {
+            category: Some("theft".into()),
+            occurred_at: Some(now.fixed_offset().to_rfc3339()),
+            location: Some(vigil_sync::Location {
+                lat: 43.65,
+                lon: -79.38,
+                accuracy_m: None,
+            }),
+            place: None,
+            description: "Bike taken".into(),
+        };
+        let draft = store.new_draft(input, now).unwrap();
+        let json = serde_json::to_string(&store.drafts().unwrap()).unwrap();
+        let drafts: Vec<Draft> = decode("drafts", &json).unwrap();
+        assert_eq!(drafts[0].id, draft.id);
+        assert_eq!(drafts[0].category.as_deref(), Some("theft"));
+        let item = store.submit(&draft.id, now).unwrap();
+        let json = serde_json::to_string(&vec![item]).unwrap();
+        let outbox: Vec<OutboxItem> = decode("outbox", &json).unwrap();
+        assert_eq!(
+            (outbox[0].state.as_str(), outbox[0].report.category.as_str()),
+            ("pending", "theft")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! [`app::App`]; the shell is reached solely through [`invoke`].
 
 mod app;
+mod form;
 mod invoke;
+mod text;
 
 fn main() {
     // Panics show up in the webview's console with a message, not just

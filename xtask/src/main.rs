@@ -5,6 +5,7 @@
 //! `cargo xtask test`.
 
 mod bench;
+mod e2e;
 mod run;
 mod services;
 mod test;
@@ -43,7 +44,8 @@ enum Command {
     /// and Kafka up (as `services up`); cargo nextest run --workspace --no-fail-fast with
     /// VIGIL_TEST_POSTGRES_URL, VIGIL_TEST_REDIS_URL (database 15, emptied first) and
     /// VIGIL_TEST_KAFKA_BROKERS set; then, when no NEXTEST_ARGS are given, the fault tests
-    /// (backend/tests/faults.rs) one at a time, since they stop and restart Kafka. Needs
+    /// (backend/tests/faults.rs) one at a time, since they stop and restart Kafka, and the
+    /// desktop app end to end (as `cargo xtask e2e`). Needs
     /// cargo-nextest on PATH or in $VIGIL_CACHE/tools/bin (default ~/.cache/vigil/tools/bin).
     Test {
         /// Extra arguments for `cargo nextest run`, after `--` (e.g. `-- -E 'test(sync)'`).
@@ -70,6 +72,11 @@ enum Command {
     ///
     /// Uses the embedded engines unless VIGIL_DATABASE__URL is set. Stop it with Ctrl-C.
     Run(run::RunArgs),
+
+    /// The desktop app in a real window: builds the UI with trunk, opens the debug build of
+    /// vigil-desktop under Xvfb through tauri-driver and WebKitWebDriver, checks each screen
+    /// and saves screenshots under target/e2e/.
+    E2e,
 
     /// Load generators that print figures.
     Bench {
@@ -120,6 +127,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         },
         Command::Run(args) => run::run(args),
         Command::Bench { bench } => bench::run(bench),
+        Command::E2e => e2e::run(),
     }
 }
 

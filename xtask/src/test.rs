@@ -3,7 +3,7 @@
 //! Steps: tools present, `cargo fmt --check`, clippy with `-D warnings`, the wasm32 check of
 //! the crates the UI shares, PostgreSQL, Redis, Kafka, Garage (S3) and Cassandra up (Redis
 //! test database 15 emptied), `cargo nextest run`, then the fault tests alone (they stop and
-//! restart engines).
+//! restart engines), and the desktop app end to end under Xvfb (`cargo xtask e2e`).
 //! Each step prints its wall time; a summary closes the run.
 //!
 //! Doc tests are not run: nextest cannot run them, and `cargo test --doc` unifies features
@@ -98,6 +98,19 @@ pub fn run(nextest_args: &[String]) -> Result<()> {
     steps.run("nextest", "see the failing tests above", || {
         nextest(&["--workspace"], nextest_args)
     })?;
+
+    steps.run(
+        "desktop e2e",
+        "see the step above; screenshots of the screens reached are in target/e2e/",
+        || {
+            if nextest_args.is_empty() {
+                crate::e2e::run()
+            } else {
+                eprintln!("skipped: NEXTEST_ARGS narrow the run");
+                Ok(())
+            }
+        },
+    )?;
 
     // The fault tests stop and start engines, so they run alone, one at a time, after the
     // rest (`.config/nextest.toml` leaves them out of the default run).

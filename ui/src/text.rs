@@ -1,0 +1,69 @@
+//! Every text the UI shows, in one place, ready for translation.
+
+pub const TAGLINE: &str = "Neighbourhood safety reports";
+pub const LOADING: &str = "Loading…";
+pub const NAV_REPORT: &str = "Report";
+pub const NAV_OUTBOX: &str = "Outbox";
+pub const NAV_INCIDENTS: &str = "Incidents";
+pub const NAV_SETTINGS: &str = "Settings";
+pub const NAV_ABOUT: &str = "About";
+
+pub const REPORT_TITLE: &str = "What happened?";
+pub const FIELD_CATEGORY: &str = "Category";
+pub const PICK_CATEGORY: &str = "Pick a category";
+pub const FIELD_WHEN: &str = "When";
+pub const FIELD_LAT: &str = "Latitude";
+pub const FIELD_LON: &str = "Longitude";
+pub const FIELD_PLACE: &str = "Place (optional)";
+pub const FIELD_DESCRIPTION: &str = "In your own words";
+pub const SUBMIT: &str = "Submit";
+pub const DRAFT_SAVED: &str = "Draft saved.";
+pub const QUEUED: &str = "Queued: it is sent as soon as the server can be reached.";
+
+pub const DRAFTS_TITLE: &str = "Drafts on this device";
+pub const NO_CATEGORY: &str = "(no category yet)";
+
+pub fn refused(field: &str, reason: &str) -> String {
+    format!("Refused by the server: {field}: {reason}")
+}
+
+pub const OUTBOX_TITLE: &str = "Outbox";
+pub const OUTBOX_EMPTY: &str = "Nothing submitted yet.";
+pub const SYNC_NOW: &str = "Sync now";
+pub const SENT: &str = "Sent";
+pub const NOT_SENT: &str = "Not sent yet";
+
+pub const INCIDENTS_TITLE: &str = "Incidents";
+pub const INCIDENTS_EMPTY: &str = "No incidents yet: sign in and sync to fetch them.";
+pub const FROM_FEED: &str = "Public feed";
+pub const FROM_RESIDENT: &str = "Resident's report";
+
+pub const SETTINGS_TITLE: &str = "Settings";
+pub const FIELD_SERVER: &str = "Server";
+pub const FIELD_USERNAME: &str = "Username";
+pub const FIELD_PASSWORD: &str = "Password";
+pub const FIELD_REGISTER: &str = "Create this account first";
+pub const SIGN_IN: &str = "Sign in";
+pub const SIGN_OUT: &str = "Sign out";
+pub const SIGNED_OUT: &str = "Signed out.";
+pub const NOT_SIGNED_IN: &str = "Not signed in: reports wait in the outbox until you are.";
+
+pub const CATEGORIES_TITLE: &str = "Report categories";
+pub const SYNC_PROTOCOL: &str = "Sync protocol";
+pub const CLIENT_VERSION: &str = "Client version";
+pub const SHELL_UNREACHABLE: &str = "The desktop shell could not be reached";
+
+pub fn synced(sent: usize, rejected: usize, pulled: usize) -> String {
+    format!("Sent {sent}, refused {rejected} (back among the drafts), fetched {pulled} changes.")
+}
+
+pub fn signed_in(username: &str, server: &str) -> String {
+    format!("Signed in as {username} on {server}.")
+}
+
+pub fn incident_count(n: usize) -> String {
+    match n {
+        1 => "1 incident".into(),
+        n => format!("{n} incidents"),
+    }
+}

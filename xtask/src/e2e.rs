@@ -1,0 +1,540 @@
+//! `cargo xtask e2e`: the desktop app in a real window, driven through WebDriver.
+//!
+//! Builds the UI with trunk (offline, with the wasm-bindgen on PATH), serves `ui/dist` on
+//! the shell's dev URL (http://localhost:1420, `src-tauri/tauri.conf.json`), starts Xvfb
+//! and tauri-driver (over WebKitWebDriver from Debian's `webkit2gtk-driver`), opens the
+//! debug build of `vigil-desktop` in a WebDriver session, checks what the window shows and
+//! saves a screenshot of every screen under `target/e2e/` for a person to look at.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::util::{self, cache_dir, find_executable, project_root};
+use crate::vigil;
+
+/// Where the shell's debug build loads the UI from (`build.devUrl`).
+const DEV_PORT: u16 = 1420;
+
+/// A child process that is killed when dropped.
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn tool(name: &str, hint: &str) -> Result<PathBuf> {
+    find_executable(name, &[cache_dir().join("tools/bin")])
+        .with_context(|| format!("{name} is not installed: {hint} (.ci/run does this)"))
+}
+
+pub fn run() -> Result<()> {
+    let root = project_root();
+    let trunk = tool(
+        "trunk",
+        "cargo install trunk --version 0.21.14 --locked --root ~/.cache/vigil/tools",
+    )?;
+    tool(
+        "wasm-bindgen",
+        "cargo install wasm-bindgen-cli --version =0.2.130 --root ~/.cache/vigil/tools",
+    )?;
+    let driver = tool(
+        "tauri-driver",
+        "cargo install tauri-driver --version 2.1.0 --locked --root ~/.cache/vigil/tools",
+    )?;
+    let webkit = tool("WebKitWebDriver", "apt-get install webkit2gtk-driver")?;
+    let xvfb = tool("Xvfb", "apt-get install xvfb")?;
+
+    eprintln!("==> trunk build (ui/dist)");
+    let tools_bin = cache_dir().join("tools/bin");
+    let path = std::env::join_paths(std::iter::once(tools_bin).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))?;
+    util::run(
+        Command::new(&trunk)
+            .arg("build")
+            .current_dir(root.join("ui"))
+            .env("PATH", &path)
+            .env("NO_COLOR", "true"),
+    )
+    .context("trunk could not build the UI")?;
+
+    let target = vigil::target_dir()?;
+    let app = target.join("debug/vigil-desktop");
+    if !app.is_file() {
+        eprintln!("==> cargo build --workspace --all-targets (for vigil-desktop)");
+        util::run(util::cargo().args(["build", "--workspace", "--all-targets"]))?;
+    }
+    let shots = target.join("e2e");
+    std::fs::create_dir_all(&shots)?;
+
+    let dist = root.join("ui/dist");
+    let listener = TcpListener::bind(("127.0.0.1", DEV_PORT)).with_context(|| {
+        format!("port {DEV_PORT} (the shell's dev URL) is taken; stop `trunk serve` first")
+    })?;
+    std::thread::spawn(move || serve_static(listener, &dist));
+
+    let display = free_display()?;
+    let _xvfb = Guard(
+        Command::new(xvfb)
+            .args([
+                &format!(":{display}"),
+                "-screen",
+                "0",
+                "1280x900x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start Xvfb")?,
+    );
+    let driver_port = vigil::free_port()?;
+    let native_port = vigil::free_port()?;
+    let data = tempfile::tempdir()?;
+    let _driver = Guard(
+        Command::new(driver)
+            .args(["--port", &driver_port.to_string()])
+            .args(["--native-port", &native_port.to_string()])
+            .arg("--native-driver")
+            .arg(&webkit)
+            .env("DISPLAY", format!(":{display}"))
+            .env("VIGIL_DESKTOP_DATA_DIR", data.path())
+            .env("XDG_DATA_HOME", data.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("cannot start tauri-driver")?,
+    );
+    let backend = Backend::start(&target, data.path())?;
+    let launched = Instant::now();
+    let wd = WebDriver::connect(driver_port, &app)?;
+    let result = check_screens(&wd, &shots, &backend, launched).map(|()| {
+        std::thread::sleep(Duration::from_secs(2));
+        let (shell, webkit) = resident_kib(&app);
+        eprintln!(
+            "    idle RSS: shell {:.1} MiB, WebKit processes {:.1} MiB",
+            shell as f64 / 1024.0,
+            webkit as f64 / 1024.0
+        );
+    });
+    wd.close();
+    result?;
+    eprintln!("==> e2e passed; screenshots in {}", shots.display());
+    Ok(())
+}
+
+/// Sets a form field the way typing does (the value, then `input` and `change`).
+fn fill(id: &str, value: &str) -> String {
+    format!(
+        "const el = document.getElementById({id:?}); if (!el) return 'no #{id}'; \
+         el.value = {value:?}; \
+         el.dispatchEvent(new Event('input', {{bubbles: true}})); \
+         el.dispatchEvent(new Event('change', {{bubbles: true}})); return 'ok';"
+    )
+}
+
+/// Rows of the Toronto file the backend imports (the newest incidents the app lists come
+/// from them).
+const TORONTO_ROWS: usize = 5_000;
+
+/// An embedded `vigil serve` with the first rows of the Toronto file imported.
+struct Backend {
+    server: vigil::Server,
+    imported: String,
+}
+
+impl Backend {
+    fn start(target: &Path, scratch: &Path) -> Result<Backend> {
+        let exe = target.join("debug/vigil");
+        let data = crate::bench::toronto_file(None)?;
+        let slice = scratch.join("toronto-slice.csv");
+        let reader = BufReader::new(flate2::read::MultiGzDecoder::new(std::fs::File::open(
+            &data,
+        )?));
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&slice)?);
+        for line in reader.lines().take(TORONTO_ROWS + 1) {
+            writeln!(out, "{}", line?)?;
+        }
+        out.flush()?;
+        drop(out);
+        let dir = scratch.join("backend");
+        let summary = util::output(
+            Command::new(&exe)
+                .arg("--data-dir")
+                .arg(&dir)
+                .args(["import", "toronto-mci", "--quiet"])
+                .arg(&slice)
+                .env_remove("VIGIL_DATABASE__URL"),
+        )
+        .context("vigil import of the Toronto slice failed")?;
+        let imported = summary
+            .lines()
+            .find_map(|l| l.strip_prefix("imported:"))
+            .map(|n| n.trim().to_owned())
+            .context("no `imported:` line in the import summary")?;
+        let listen = SocketAddr::from(([127, 0, 0, 1], vigil::free_port()?));
+        let log = scratch.join("backend.log");
+        let mut server = vigil::Server::spawn(&vigil::ServeConfig {
+            exe: &exe,
+            data_dir: &dir,
+            listen,
+            log_file: Some(&log),
+            embedded: true,
+            env: &[],
+        })?;
+        server.wait_healthy(vigil::STARTUP_TIMEOUT)?;
+        eprintln!(
+            "    backend on {} with {imported} Toronto incidents",
+            server.base_url()
+        );
+        Ok(Backend { server, imported })
+    }
+}
+
+/// What the test does and checks on each screen, with a screenshot of each.
+fn check_screens(wd: &WebDriver, shots: &Path, backend: &Backend, launched: Instant) -> Result<()> {
+    let shown = wd.wait_for(
+        "the report screen with its categories",
+        "const h = document.querySelector('h1'); \
+         const n = document.querySelectorAll('#category option').length; \
+         return h && n > 1 ? h.textContent + '|' + n : null;",
+        Duration::from_secs(60),
+    )?;
+    eprintln!(
+        "    cold start to a usable window: {:.2} s ({shown})",
+        launched.elapsed().as_secs_f64()
+    );
+    if shown != "Vigil|12" {
+        bail!("the report screen shows {shown:?}, expected the title Vigil and 11 categories");
+    }
+    wd.screenshot(&shots.join("report-empty.png"))?;
+
+    // Draft a report with no server configured (offline) and submit it.
+    for (id, value) in [
+        ("category", "theft"),
+        ("lat", "43.6535"),
+        ("lon", "-79.3840"),
+        ("place", "Nathan Phillips Square"),
+        ("description", "Bike taken from the rack by the rink"),
+    ] {
+        let done = wd.execute(&fill(id, value))?;
+        if done != "ok" {
+            bail!("could not fill #{id}: {done}");
+        }
+    }
+    wd.screenshot(&shots.join("report-filled.png"))?;
+    wd.execute("document.getElementById('submit').click(); return 'ok';")?;
+    let note = wd.wait_for(
+        "the answer to submitting",
+        "const n = document.querySelector('.note'); \
+         return n && !n.textContent.startsWith('Draft saved') ? n.className + '|' + n.textContent : null;",
+        Duration::from_secs(20),
+    )?;
+    if !note.starts_with("note done|Queued") {
+        bail!("submitting the report answered {note:?}");
+    }
+    wd.screenshot(&shots.join("report-queued.png"))?;
+
+    wd.execute("document.getElementById('nav-outbox').click(); return 'ok';")?;
+    let outbox = wd.wait_for(
+        "the queued report in the outbox",
+        "const i = document.querySelectorAll('.outbox .item[data-state=pending]'); \
+         return i.length ? i.length + '|' + i[0].textContent : null;",
+        Duration::from_secs(20),
+    )?;
+    if !outbox.starts_with("1|Not sent yet") || !outbox.contains("Bike taken from the rack") {
+        bail!("the outbox shows {outbox:?}, expected the report not sent yet");
+    }
+    wd.screenshot(&shots.join("outbox.png"))?;
+
+    wd.execute("document.getElementById('nav-incidents').click(); return 'ok';")?;
+    wd.wait_for(
+        "the incidents screen",
+        "const s = document.querySelector('#screen-incidents .status'); return s ? s.textContent : null;",
+        Duration::from_secs(20),
+    )?;
+    wd.screenshot(&shots.join("incidents.png"))?;
+
+    wd.execute("document.getElementById('nav-settings').click(); return 'ok';")?;
+    let account = wd.wait_for(
+        "the settings screen",
+        "const a = document.getElementById('account'); return a ? a.textContent : null;",
+        Duration::from_secs(20),
+    )?;
+    if !account.starts_with("Not signed in") {
+        bail!("settings show {account:?}, expected nobody signed in");
+    }
+    wd.screenshot(&shots.join("settings.png"))?;
+
+    // The backend is up: sign in (registering), sync, and the report goes out.
+    for (id, value) in [
+        ("server", backend.server.base_url()),
+        ("username", "e2e-resident"),
+        ("password", "correct horse battery staple"),
+    ] {
+        wd.execute(&fill(id, value))?;
+    }
+    wd.execute("document.getElementById('register').click(); document.getElementById('sign-in').click(); return 'ok';")?;
+    let account = wd.wait_for(
+        "the signed-in account",
+        "const a = document.getElementById('account'); \
+         return a && a.textContent.startsWith('Signed in') ? a.textContent : null;",
+        Duration::from_secs(30),
+    )?;
+    eprintln!("    {account}");
+    wd.screenshot(&shots.join("settings-signed-in.png"))?;
+
+    wd.execute("document.getElementById('nav-outbox').click(); return 'ok';")?;
+    wd.wait_for(
+        "the outbox",
+        "return document.getElementById('sync') ? 'ok' : null;",
+        Duration::from_secs(20),
+    )?;
+    wd.execute("document.getElementById('sync').click(); return 'ok';")?;
+    let synced = wd.wait_for(
+        "the answer to syncing",
+        "const n = document.querySelector('.note'); return n ? n.className + '|' + n.textContent : null;",
+        Duration::from_secs(120),
+    )?;
+    if !synced.starts_with("note done|Sent 1,") {
+        bail!("syncing answered {synced:?}");
+    }
+    wd.wait_for(
+        "the report marked sent",
+        "return document.querySelectorAll('.outbox .item[data-state=sent]').length === 1 ? 'ok' : null;",
+        Duration::from_secs(20),
+    )?;
+    eprintln!("    {synced}");
+    wd.screenshot(&shots.join("outbox-sent.png"))?;
+
+    wd.execute("document.getElementById('nav-incidents').click(); return 'ok';")?;
+    let listed = wd.wait_for(
+        "the incidents from the server",
+        "const s = document.querySelector('#screen-incidents .status'); \
+         const first = document.querySelector('.incidents .item'); \
+         return s && first ? s.textContent + '|' + first.textContent : null;",
+        Duration::from_secs(30),
+    )?;
+    eprintln!("    incidents: {listed}");
+    if !listed.starts_with("500 incidents|Theft") || !listed.contains("Bike taken from the rack") {
+        bail!(
+            "the incidents screen shows {listed:?}; expected 500 (of {} imported) with the new report first",
+            backend.imported
+        );
+    }
+    wd.screenshot(&shots.join("incidents-synced.png"))?;
+
+    wd.execute("document.getElementById('nav-about').click(); return 'ok';")?;
+    let about = wd.wait_for(
+        "the about screen",
+        "const n = document.querySelectorAll('.categories li').length; return n ? String(n) : null;",
+        Duration::from_secs(20),
+    )?;
+    if about != "11" {
+        bail!("the about screen lists {about} categories, expected 11");
+    }
+    wd.screenshot(&shots.join("about.png"))?;
+    Ok(())
+}
+
+/// A minimal W3C WebDriver client over tauri-driver.
+struct WebDriver {
+    http: reqwest::blocking::Client,
+    base: String,
+    session: String,
+}
+
+impl WebDriver {
+    fn connect(port: u16, app: &Path) -> Result<WebDriver> {
+        let http = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()?;
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "wry",
+            "tauri:options": {"application": app},
+        }}});
+        loop {
+            match http
+                .post(format!("{base}/session"))
+                .json(&capabilities)
+                .send()
+            {
+                Ok(r) => {
+                    let status = r.status();
+                    let body: Value = r.json().unwrap_or(Value::Null);
+                    let Some(session) = body["value"]["sessionId"].as_str() else {
+                        bail!("tauri-driver refused the session ({status}): {body}");
+                    };
+                    return Ok(WebDriver {
+                        http,
+                        base,
+                        session: session.to_owned(),
+                    });
+                }
+                Err(e) if Instant::now() < deadline => {
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => bail!("tauri-driver did not answer on port {port}: {e}"),
+            }
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/session/{}{path}", self.base, self.session)
+    }
+
+    /// Runs `script` in the window; returns its value.
+    fn execute(&self, script: &str) -> Result<Value> {
+        let r = self
+            .http
+            .post(self.url("/execute/sync"))
+            .json(&json!({"script": script, "args": []}))
+            .send()?;
+        let body: Value = r.json()?;
+        if body["value"]["error"].is_string() {
+            bail!("script failed: {}", body["value"]);
+        }
+        Ok(body["value"].clone())
+    }
+
+    /// Polls `script` until it returns a string.
+    fn wait_for(&self, what: &str, script: &str, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        let mut last = Value::Null;
+        while Instant::now() < deadline {
+            last = self.execute(script)?;
+            if let Some(s) = last.as_str() {
+                return Ok(s.to_owned());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        bail!(
+            "{what} did not appear within {} s (last: {last})",
+            timeout.as_secs()
+        )
+    }
+
+    fn screenshot(&self, path: &Path) -> Result<()> {
+        let body: Value = self.http.get(self.url("/screenshot")).send()?.json()?;
+        let png = base64::engine::general_purpose::STANDARD.decode(
+            body["value"]
+                .as_str()
+                .context("no screenshot in the answer")?,
+        )?;
+        std::fs::write(path, png)?;
+        eprintln!("    screenshot {}", path.display());
+        Ok(())
+    }
+
+    fn close(&self) {
+        let _ = self.http.delete(self.url("")).send();
+    }
+}
+
+/// Resident memory (KiB) of the shell process and of WebKit's helper processes.
+fn resident_kib(app: &Path) -> (u64, u64) {
+    let (mut shell, mut webkit) = (0, 0);
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return (0, 0);
+    };
+    for entry in procs.flatten() {
+        let dir = entry.path();
+        let Ok(cmdline) = std::fs::read(dir.join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmdline);
+        let rss = || {
+            std::fs::read_to_string(dir.join("status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("VmRSS:"))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                })
+                .unwrap_or(0)
+        };
+        if cmd.starts_with(&*app.to_string_lossy()) {
+            shell += rss();
+        } else if cmd.contains("WebKitWebProcess") || cmd.contains("WebKitNetworkProcess") {
+            webkit += rss();
+        }
+    }
+    (shell, webkit)
+}
+
+/// An X display number nobody uses.
+fn free_display() -> Result<u32> {
+    (99..199)
+        .find(|n| {
+            !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+                && !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+        })
+        .context("no free X display between :99 and :198")
+}
+
+/// Serves the files under `dir` (GET only), with the types WebKit needs for wasm.
+fn serve_static(listener: TcpListener, dir: &Path) {
+    for stream in listener.incoming().flatten() {
+        let dir = dir.to_path_buf();
+        std::thread::spawn(move || {
+            let _ = answer(stream, &dir);
+        });
+    }
+}
+
+fn answer(mut stream: TcpStream, dir: &Path) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request = String::new();
+    reader.read_line(&mut request)?;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line)? == 0 || line == "\r\n" {
+            break;
+        }
+    }
+    let path = request.split_whitespace().nth(1).unwrap_or("/");
+    let path = path
+        .split('?')
+        .next()
+        .unwrap_or("/")
+        .trim_start_matches('/');
+    let file = if path.is_empty() || path.contains("..") {
+        dir.join("index.html")
+    } else {
+        dir.join(path)
+    };
+    let (status, body) = match std::fs::read(&file) {
+        Ok(body) => ("200 OK", body),
+        Err(_) => ("404 Not Found", b"not found".to_vec()),
+    };
+    let kind = match file.extension().and_then(|e| e.to_str()) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript",
+        Some("wasm") => "application/wasm",
+        Some("css") => "text/css",
+        Some("png") => "image/png",
+        Some("svg") => "image/svg+xml",
+        _ => "application/octet-stream",
+    };
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    stream.write_all(&body)?;
+    Ok(())
+}
