@@ -94,6 +94,41 @@ async fn incidents(client: State<'_, Client>, limit: Option<usize>) -> Answer<Ve
         .map_err(say)
 }
 
+/// The map's tiles when none are set: OpenStreetMap's standard layer.
+const DEFAULT_TILES: &str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
+
+/// The map's tile URL template.
+#[tauri::command]
+async fn tile_url(client: State<'_, Client>) -> Answer<String> {
+    Ok(client
+        .store
+        .lock()
+        .await
+        .setting("tile_url")
+        .map_err(say)?
+        .unwrap_or_else(|| DEFAULT_TILES.to_owned()))
+}
+
+/// Sets the map's tile URL template (`https://…/{z}/{x}/{y}.png`); empty restores the
+/// default.
+#[tauri::command]
+async fn set_tile_url(client: State<'_, Client>, url: String) -> Answer<String> {
+    let url = url.trim();
+    let url = if url.is_empty() { DEFAULT_TILES } else { url };
+    if !url.starts_with("https://") || !["{z}", "{x}", "{y}"].iter().all(|p| url.contains(p)) {
+        return Err(format!(
+            "tile URL {url:?}: use an https:// template with {{z}}, {{x}} and {{y}}, like {DEFAULT_TILES}"
+        ));
+    }
+    client
+        .store
+        .lock()
+        .await
+        .set_setting("tile_url", url)
+        .map_err(say)?;
+    Ok(url.to_owned())
+}
+
 /// Who is signed in, and where.
 #[derive(Debug, Serialize)]
 struct Account {
@@ -207,6 +242,8 @@ pub fn run() {
             submit,
             outbox,
             incidents,
+            tile_url,
+            set_tile_url,
             account,
             sign_in,
             sign_out,

@@ -6,6 +6,7 @@ use leptos::task::spawn_local;
 
 use crate::form::ReportForm;
 use crate::invoke::{self, AppInfo};
+use crate::map::IncidentMap;
 use crate::text;
 
 /// The screens, in the order of the navigation bar.
@@ -390,6 +391,7 @@ fn listed<T>(
 #[component]
 fn IncidentsScreen(info: AppInfo) -> impl IntoView {
     let items = LocalResource::new(invoke::incidents);
+    let tiles = LocalResource::new(invoke::tile_url);
     view! {
         <div class="card">
             <h2>{text::INCIDENTS_TITLE}</h2>
@@ -397,7 +399,11 @@ fn IncidentsScreen(info: AppInfo) -> impl IntoView {
                 {move || {
                     let info = info.clone();
                     Suspend::new(async move {
+                    let tiles = tiles.await.unwrap_or_else(|_| text::DEFAULT_TILES.to_owned());
+                    let names = info.clone();
+                    let label = Callback::new(move |code: String| names.label(&code));
                     listed(items.await, text::INCIDENTS_EMPTY, |list| view! {
+                            <IncidentMap incidents=list.clone() tiles label />
                             <p class="status">{text::incident_count(list.len())}</p>
                             <ul class="items incidents">
                                 {list.into_iter().map(|i| view! {
@@ -496,7 +502,44 @@ fn SettingsScreen() -> impl IntoView {
                 <button id="sign-in" type="submit" class="primary">{text::SIGN_IN}</button>
             </form>
             <NoteLine note />
+            <TilesSetting />
         </div>
+    }
+}
+
+/// Where the map's tiles come from.
+#[component]
+fn TilesSetting() -> impl IntoView {
+    let (tiles, set_tiles) = signal(String::new());
+    let (note, set_note) = signal(None::<Note>);
+    spawn_local(async move {
+        if let Ok(url) = invoke::tile_url().await {
+            set_tiles.set(url);
+        }
+    });
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        spawn_local(async move {
+            set_note.set(Some(
+                match invoke::set_tile_url(&tiles.get_untracked()).await {
+                    Ok(url) => {
+                        set_tiles.set(url);
+                        Note::Done(text::TILES_SAVED.into())
+                    }
+                    Err(e) => Note::Failed(e.to_string()),
+                },
+            ));
+        });
+    };
+    view! {
+        <form class="tiles" on:submit=save>
+            <label>
+                {text::FIELD_TILES}
+                <input id="tiles" prop:value=tiles on:input=move |ev| set_tiles.set(event_target_value(&ev)) />
+            </label>
+            <button id="save-tiles" type="submit">{text::SAVE}</button>
+            <NoteLine note />
+        </form>
     }
 }
 

@@ -124,11 +124,19 @@ pub struct Source {
     pub url: Option<String>,
 }
 
-/// A cached incident (`vigil_sync::Incident`), the parts the list shows.
+/// A point (`vigil_sync::Location`).
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+pub struct Point {
+    pub lat: f64,
+    pub lon: f64,
+}
+
+/// A cached incident (`vigil_sync::Incident`), the parts the list and the map show.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Incident {
     pub id: String,
     pub category: String,
+    pub location: Point,
     pub occurred_at: String,
     pub place: Option<String>,
     pub description: String,
@@ -178,6 +186,15 @@ pub async fn outbox() -> Result<Vec<OutboxItem>, InvokeError> {
 
 pub async fn incidents() -> Result<Vec<Incident>, InvokeError> {
     call("incidents", args(&serde_json::json!({"limit": 500}))).await
+}
+
+/// The map's tile URL template (`{z}/{x}/{y}`).
+pub async fn tile_url() -> Result<String, InvokeError> {
+    call("tile_url", JsValue::UNDEFINED).await
+}
+
+pub async fn set_tile_url(url: &str) -> Result<String, InvokeError> {
+    call("set_tile_url", args(&serde_json::json!({"url": url}))).await
 }
 
 pub async fn account() -> Result<Option<Account>, InvokeError> {

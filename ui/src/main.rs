@@ -5,6 +5,7 @@
 mod app;
 mod form;
 mod invoke;
+mod map;
 mod text;
 
 fn main() {

@@ -35,6 +35,7 @@ pub const NOT_SENT: &str = "Not sent yet";
 
 pub const INCIDENTS_TITLE: &str = "Incidents";
 pub const INCIDENTS_EMPTY: &str = "No incidents yet: sign in and sync to fetch them.";
+pub const DEFAULT_TILES: &str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
 pub const FROM_FEED: &str = "Public feed";
 pub const FROM_RESIDENT: &str = "Resident's report";
 
@@ -43,6 +44,10 @@ pub const FIELD_SERVER: &str = "Server";
 pub const FIELD_USERNAME: &str = "Username";
 pub const FIELD_PASSWORD: &str = "Password";
 pub const FIELD_REGISTER: &str = "Create this account first";
+pub const FIELD_TILES: &str =
+    "Map tiles (https:// template with {z}, {x}, {y}; empty for OpenStreetMap)";
+pub const TILES_SAVED: &str = "Map tiles saved.";
+pub const SAVE: &str = "Save";
 pub const SIGN_IN: &str = "Sign in";
 pub const SIGN_OUT: &str = "Sign out";
 pub const SIGNED_OUT: &str = "Signed out.";

@@ -54,6 +54,15 @@ pub fn run() -> Result<()> {
     let webkit = tool("WebKitWebDriver", "apt-get install webkit2gtk-driver")?;
     let xvfb = tool("Xvfb", "apt-get install xvfb")?;
 
+    eprintln!("==> npm ci (ui/node_modules: the map libraries, pinned in ui/package-lock.json)");
+    let npm = tool("npm", "apt-get install npm")?;
+    util::run(
+        Command::new(npm)
+            .args(["ci", "--no-audit", "--no-fund", "--prefer-offline"])
+            .current_dir(root.join("ui")),
+    )
+    .context("npm could not install the map libraries")?;
+
     eprintln!("==> trunk build (ui/dist)");
     let tools_bin = cache_dir().join("tools/bin");
     let path = std::env::join_paths(std::iter::once(tools_bin).chain(std::env::split_paths(
@@ -144,11 +153,10 @@ fn fill(id: &str, value: &str) -> String {
     )
 }
 
-/// Rows of the Toronto file the backend imports (the newest incidents the app lists come
-/// from them).
-const TORONTO_ROWS: usize = 5_000;
+/// Real Toronto incidents for the backend (see `xtask/fixtures/README.md`).
+const TORONTO_SLICE: &str = "xtask/fixtures/toronto_mci_slice.csv.gz";
 
-/// An embedded `vigil serve` with the first rows of the Toronto file imported.
+/// An embedded `vigil serve` with a slice of the Toronto file imported.
 struct Backend {
     server: vigil::Server,
     imported: String,
@@ -157,17 +165,7 @@ struct Backend {
 impl Backend {
     fn start(target: &Path, scratch: &Path) -> Result<Backend> {
         let exe = target.join("debug/vigil");
-        let data = crate::bench::toronto_file(None)?;
-        let slice = scratch.join("toronto-slice.csv");
-        let reader = BufReader::new(flate2::read::MultiGzDecoder::new(std::fs::File::open(
-            &data,
-        )?));
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&slice)?);
-        for line in reader.lines().take(TORONTO_ROWS + 1) {
-            writeln!(out, "{}", line?)?;
-        }
-        out.flush()?;
-        drop(out);
+        let slice = project_root().join(TORONTO_SLICE);
         let dir = scratch.join("backend");
         let summary = util::output(
             Command::new(&exe)
@@ -321,7 +319,7 @@ fn check_screens(wd: &WebDriver, shots: &Path, backend: &Backend, launched: Inst
     wd.execute("document.getElementById('nav-incidents').click(); return 'ok';")?;
     let listed = wd.wait_for(
         "the incidents from the server",
-        "const s = document.querySelector('#screen-incidents .status'); \
+        "const s = document.querySelector('#screen-incidents p.status'); \
          const first = document.querySelector('.incidents .item'); \
          return s && first ? s.textContent + '|' + first.textContent : null;",
         Duration::from_secs(30),
@@ -333,7 +331,29 @@ fn check_screens(wd: &WebDriver, shots: &Path, backend: &Backend, launched: Inst
             backend.imported
         );
     }
+    // The map: Leaflet loaded from the bundle, the incidents clustered on it (with no
+    // tiles here, offline, on the plain background).
+    let map = wd
+        .wait_for(
+            "the incidents map",
+            "const m = document.querySelector('#map.leaflet-container'); \
+             const c = document.querySelectorAll('#map .marker-cluster').length; \
+             return m && c > 0 ? String(c) : null;",
+            Duration::from_secs(30),
+        )
+        .map_err(|e| {
+            let state = wd
+                .execute(
+                    "const m = document.getElementById('map'); \
+                     return 'Leaflet ' + typeof window.L + ', cluster plugin ' + typeof (window.L && window.L.markerClusterGroup) + \
+                     ', #map ' + (m ? 'class=' + m.className + ' children=' + m.children.length : 'missing');",
+                )
+                .unwrap_or_default();
+            e.context(format!("map state: {state}"))
+        })?;
+    eprintln!("    map: {map} clusters");
     wd.screenshot(&shots.join("incidents-synced.png"))?;
+    wd.execute("document.getElementById('map').scrollIntoView(); return 'ok';")?;
 
     wd.execute("document.getElementById('nav-about').click(); return 'ok';")?;
     let about = wd.wait_for(

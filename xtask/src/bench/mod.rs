@@ -30,7 +30,7 @@ use stats::RunStats;
 use workload::Batch;
 
 /// The Toronto file a bench reads: `data`, or the shared copy beside the checkout.
-pub fn toronto_file(data: Option<&Path>) -> Result<PathBuf> {
+fn toronto_file(data: Option<&Path>) -> Result<PathBuf> {
     let data = data.map_or_else(
         || crate::util::project_root().join("../shared/data/toronto_mci_2014_2020.csv.gz"),
         Path::to_path_buf,
