@@ -129,6 +129,35 @@ async fn set_tile_url(client: State<'_, Client>, url: String) -> Answer<String> 
     Ok(url.to_owned())
 }
 
+/// The watch areas kept on this device.
+#[tauri::command]
+async fn areas(client: State<'_, Client>) -> Answer<Vec<vigil_app::store::Area>> {
+    client.store.lock().await.areas().map_err(say)
+}
+
+/// Adds a circular watch area; the error names the field to fix.
+#[tauri::command]
+async fn add_area(
+    client: State<'_, Client>,
+    name: String,
+    lat: f64,
+    lon: f64,
+    radius_m: f64,
+    categories: Vec<String>,
+) -> Answer<vigil_app::store::Area> {
+    let centre = vigil_sync::Location {
+        lat,
+        lon,
+        accuracy_m: None,
+    };
+    client
+        .store
+        .lock()
+        .await
+        .add_area(&name, centre, radius_m, &categories, Utc::now())
+        .map_err(say)
+}
+
 /// Who is signed in, and where.
 #[derive(Debug, Serialize)]
 struct Account {
@@ -244,6 +273,8 @@ pub fn run() {
             incidents,
             tile_url,
             set_tile_url,
+            areas,
+            add_area,
             account,
             sign_in,
             sign_out,

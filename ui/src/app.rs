@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use crate::filter::Filter;
 use crate::form::ReportForm;
 use crate::invoke::{self, AppInfo};
 use crate::map::IncidentMap;
@@ -15,15 +16,17 @@ enum Screen {
     Report,
     Outbox,
     Incidents,
+    Areas,
     Settings,
     About,
 }
 
 impl Screen {
-    const ALL: [Screen; 5] = [
+    const ALL: [Screen; 6] = [
         Screen::Report,
         Screen::Outbox,
         Screen::Incidents,
+        Screen::Areas,
         Screen::Settings,
         Screen::About,
     ];
@@ -33,6 +36,7 @@ impl Screen {
             Screen::Report => "report",
             Screen::Outbox => "outbox",
             Screen::Incidents => "incidents",
+            Screen::Areas => "areas",
             Screen::Settings => "settings",
             Screen::About => "about",
         }
@@ -43,6 +47,7 @@ impl Screen {
             Screen::Report => text::NAV_REPORT,
             Screen::Outbox => text::NAV_OUTBOX,
             Screen::Incidents => text::NAV_INCIDENTS,
+            Screen::Areas => text::NAV_AREAS,
             Screen::Settings => text::NAV_SETTINGS,
             Screen::About => text::NAV_ABOUT,
         }
@@ -97,6 +102,9 @@ pub fn App() -> impl IntoView {
                                             Screen::Incidents => {
                                                 view! { <IncidentsScreen info=info.clone() /> }.into_any()
                                             }
+                                            Screen::Areas => {
+                                                view! { <AreasScreen info=info.clone() /> }.into_any()
+                                            }
                                             Screen::Settings => view! { <SettingsScreen /> }.into_any(),
                                             Screen::About => {
                                                 view! { <BuildInfo info=info.clone() /> }.into_any()
@@ -110,6 +118,14 @@ pub fn App() -> impl IntoView {
             </Suspense>
         </main>
     }
+}
+
+/// One `<option>` per report category, labelled, valued by code.
+fn category_options(info: &AppInfo) -> impl IntoView + use<> {
+    info.categories
+        .iter()
+        .map(|c| view! { <option value=c.code.clone()>{c.label.clone()}</option> })
+        .collect_view()
 }
 
 /// A line saying how an action went.
@@ -216,11 +232,7 @@ fn ReportScreen(info: AppInfo) -> impl IntoView {
         });
     };
 
-    let options = info
-        .categories
-        .into_iter()
-        .map(|c| view! { <option value=c.code>{c.label}</option> })
-        .collect_view();
+    let options = category_options(&info);
 
     view! {
         <form class="card report" on:submit=submit on:change=move |_| autosave()>
@@ -392,17 +404,48 @@ fn listed<T>(
 fn IncidentsScreen(info: AppInfo) -> impl IntoView {
     let items = LocalResource::new(invoke::incidents);
     let tiles = LocalResource::new(invoke::tile_url);
+    let (category, set_category) = signal(String::new());
+    let (days, set_days) = signal(String::new());
+    let options = category_options(&info);
     view! {
         <div class="card">
             <h2>{text::INCIDENTS_TITLE}</h2>
+            <div class="filters row">
+                <label>
+                    {text::FIELD_CATEGORY}
+                    <select id="filter-category" on:change=move |ev| set_category.set(event_target_value(&ev))>
+                        <option value="">{text::ALL_CATEGORIES}</option>
+                        {options}
+                    </select>
+                </label>
+                <label>
+                    {text::FIELD_PERIOD}
+                    <select id="filter-days" on:change=move |ev| set_days.set(event_target_value(&ev))>
+                        <option value="">{text::ANY_TIME}</option>
+                        <option value="7">{text::LAST_7_DAYS}</option>
+                        <option value="30">{text::LAST_30_DAYS}</option>
+                        <option value="365">{text::LAST_YEAR}</option>
+                    </select>
+                </label>
+            </div>
             <Suspense fallback=|| view! { <p class="status">{text::LOADING}</p> }>
                 {move || {
                     let info = info.clone();
+                    let filter = Filter {
+                        category: category.get(),
+                        days: days.get().parse().ok(),
+                    };
                     Suspend::new(async move {
                     let tiles = tiles.await.unwrap_or_else(|_| text::DEFAULT_TILES.to_owned());
                     let names = info.clone();
                     let label = Callback::new(move |code: String| names.label(&code));
-                    listed(items.await, text::INCIDENTS_EMPTY, |list| view! {
+                    let now = js_sys::Date::now() as i64;
+                    let list = items.await.map(|all| {
+                        all.into_iter()
+                            .filter(|i| filter.keeps(&i.category, &i.occurred_at, now))
+                            .collect::<Vec<_>>()
+                    });
+                    listed(list, text::INCIDENTS_EMPTY, |list| view! {
                             <IncidentMap incidents=list.clone() tiles label />
                             <p class="status">{text::incident_count(list.len())}</p>
                             <ul class="items incidents">
@@ -423,6 +466,119 @@ fn IncidentsScreen(info: AppInfo) -> impl IntoView {
                         }.into_any())
                 })}}
             </Suspense>
+        </div>
+    }
+}
+
+/// Watch areas: circles around the places one cares about, each with its categories.
+#[component]
+fn AreasScreen(info: AppInfo) -> impl IntoView {
+    let (version, set_version) = signal(0u32);
+    let areas = LocalResource::new(move || {
+        version.get();
+        invoke::areas()
+    });
+    let (name, set_name) = signal(String::new());
+    let (lat, set_lat) = signal(String::new());
+    let (lon, set_lon) = signal(String::new());
+    let (radius, set_radius) = signal("800".to_owned());
+    let (category, set_category) = signal(String::new());
+    let (note, set_note) = signal(None::<Note>);
+    let add = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let number = |text: String, field: &'static str| {
+            text.trim()
+                .parse::<f64>()
+                .map_err(|_| text::not_a_number(field))
+        };
+        let parsed = (|| {
+            Ok::<_, String>((
+                number(lat.get_untracked(), text::FIELD_LAT)?,
+                number(lon.get_untracked(), text::FIELD_LON)?,
+                number(radius.get_untracked(), text::FIELD_RADIUS)?,
+            ))
+        })();
+        let (lat, lon, radius) = match parsed {
+            Ok(p) => p,
+            Err(e) => {
+                set_note.set(Some(Note::Failed(e)));
+                return;
+            }
+        };
+        let categories: Vec<String> = Some(category.get_untracked())
+            .filter(|c| !c.is_empty())
+            .into_iter()
+            .collect();
+        spawn_local(async move {
+            match invoke::add_area(&name.get_untracked(), lat, lon, radius, &categories).await {
+                Ok(area) => {
+                    set_note.set(Some(Note::Done(text::area_added(&area.name))));
+                    set_name.set(String::new());
+                }
+                Err(e) => set_note.set(Some(Note::Failed(e.to_string()))),
+            }
+            set_version.update(|v| *v += 1);
+        });
+    };
+    let options = category_options(&info);
+    view! {
+        <div class="card">
+            <h2>{text::AREAS_TITLE}</h2>
+            <Suspense fallback=|| view! { <p class="status">{text::LOADING}</p> }>
+                {move || {
+                    let info = info.clone();
+                    Suspend::new(async move {
+                        listed(areas.await, text::AREAS_EMPTY, |list| view! {
+                            <ul class="items areas">
+                                {list.into_iter().map(|a| view! {
+                                    <li class="item">
+                                        <strong>{a.name}</strong>
+                                        <span>{text::circle(a.radius_m, a.centre.lat, a.centre.lon)}</span>
+                                        <span class="why">{
+                                            if a.categories.is_empty() {
+                                                text::ALL_CATEGORIES.to_owned()
+                                            } else {
+                                                a.categories.iter().map(|c| info.label(c)).collect::<Vec<_>>().join(", ")
+                                            }
+                                        }</span>
+                                    </li>
+                                }).collect_view()}
+                            </ul>
+                        }.into_any())
+                    })
+                }}
+            </Suspense>
+            <form class="add-area" on:submit=add>
+                <label>
+                    {text::FIELD_AREA_NAME}
+                    <input id="area-name" prop:value=name on:input=move |ev| set_name.set(event_target_value(&ev)) />
+                </label>
+                <div class="row">
+                    <label>
+                        {text::FIELD_LAT}
+                        <input id="area-lat" inputmode="decimal" prop:value=lat on:input=move |ev| set_lat.set(event_target_value(&ev)) />
+                    </label>
+                    <label>
+                        {text::FIELD_LON}
+                        <input id="area-lon" inputmode="decimal" prop:value=lon on:input=move |ev| set_lon.set(event_target_value(&ev)) />
+                    </label>
+                </div>
+                <div class="row">
+                    <label>
+                        {text::FIELD_RADIUS}
+                        <input id="area-radius" inputmode="numeric" prop:value=radius on:input=move |ev| set_radius.set(event_target_value(&ev)) />
+                    </label>
+                    <label>
+                        {text::FIELD_CATEGORY}
+                        <select id="area-category" on:change=move |ev| set_category.set(event_target_value(&ev))>
+                            <option value="">{text::ALL_CATEGORIES}</option>
+                            {options}
+                        </select>
+                    </label>
+                </div>
+                <button id="add-area" type="submit" class="primary">{text::ADD_AREA}</button>
+            </form>
+            <NoteLine note />
         </div>
     }
 }

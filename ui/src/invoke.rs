@@ -144,6 +144,37 @@ pub struct Incident {
     pub source: Source,
 }
 
+/// A watch area (`vigil_app::store::Area`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Area {
+    pub id: String,
+    pub name: String,
+    pub centre: Point,
+    pub radius_m: f64,
+    pub categories: Vec<String>,
+}
+
+pub async fn areas() -> Result<Vec<Area>, InvokeError> {
+    call("areas", JsValue::UNDEFINED).await
+}
+
+/// Adds a circular watch area; the error names the field to fix.
+pub async fn add_area(
+    name: &str,
+    lat: f64,
+    lon: f64,
+    radius_m: f64,
+    categories: &[String],
+) -> Result<Area, InvokeError> {
+    call(
+        "add_area",
+        args(&serde_json::json!({
+            "name": name, "lat": lat, "lon": lon, "radiusM": radius_m, "categories": categories,
+        })),
+    )
+    .await
+}
+
 /// Who is signed in, and where.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Account {

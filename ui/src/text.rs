@@ -5,6 +5,7 @@ pub const LOADING: &str = "Loading…";
 pub const NAV_REPORT: &str = "Report";
 pub const NAV_OUTBOX: &str = "Outbox";
 pub const NAV_INCIDENTS: &str = "Incidents";
+pub const NAV_AREAS: &str = "Watch areas";
 pub const NAV_SETTINGS: &str = "Settings";
 pub const NAV_ABOUT: &str = "About";
 
@@ -38,6 +39,31 @@ pub const INCIDENTS_EMPTY: &str = "No incidents yet: sign in and sync to fetch t
 pub const DEFAULT_TILES: &str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png";
 pub const FROM_FEED: &str = "Public feed";
 pub const FROM_RESIDENT: &str = "Resident's report";
+
+pub const ALL_CATEGORIES: &str = "All categories";
+pub const FIELD_PERIOD: &str = "Period";
+pub const ANY_TIME: &str = "Any time";
+pub const LAST_7_DAYS: &str = "Last 7 days";
+pub const LAST_30_DAYS: &str = "Last 30 days";
+pub const LAST_YEAR: &str = "Last 12 months";
+
+pub const AREAS_TITLE: &str = "Watch areas";
+pub const AREAS_EMPTY: &str = "No watch areas yet: add the places you care about.";
+pub const FIELD_AREA_NAME: &str = "Name (e.g. Home, School)";
+pub const FIELD_RADIUS: &str = "Radius in metres";
+pub const ADD_AREA: &str = "Add area";
+
+pub fn area_added(name: &str) -> String {
+    format!("Added {name}.")
+}
+
+pub fn circle(radius_m: f64, lat: f64, lon: f64) -> String {
+    format!("{radius_m:.0} m around {lat:.4}, {lon:.4}")
+}
+
+pub fn not_a_number(field: &str) -> String {
+    format!("{field}: must be a number")
+}
 
 pub const SETTINGS_TITLE: &str = "Settings";
 pub const FIELD_SERVER: &str = "Server";

@@ -63,6 +63,12 @@ pub fn run() -> Result<()> {
     )
     .context("npm could not install the map libraries")?;
 
+    // Another checkout sharing the target dir (a CI clone) may have left its own wasm
+    // where cargo would find this one's up to date; touching the crate rebuilds it (seconds).
+    std::fs::File::options()
+        .append(true)
+        .open(root.join("ui/src/main.rs"))?
+        .set_modified(std::time::SystemTime::now())?;
     eprintln!("==> trunk build (ui/dist)");
     let tools_bin = cache_dir().join("tools/bin");
     let path = std::env::join_paths(std::iter::once(tools_bin).chain(std::env::split_paths(
@@ -353,7 +359,68 @@ fn check_screens(wd: &WebDriver, shots: &Path, backend: &Backend, launched: Inst
         })?;
     eprintln!("    map: {map} clusters");
     wd.screenshot(&shots.join("incidents-synced.png"))?;
-    wd.execute("document.getElementById('map').scrollIntoView(); return 'ok';")?;
+
+    // The same filters for the map and the list: thefts only.
+    wd.execute(&fill("filter-category", "theft"))?;
+    let thefts = wd.wait_for(
+        "the list filtered to thefts",
+        "const s = document.querySelector('#screen-incidents p.status'); \
+         const cats = [...document.querySelectorAll('.incidents .item strong')].map(e => e.textContent); \
+         return s && cats.length && cats.every(c => c === 'Theft') && s.textContent !== '500 incidents' \
+           ? s.textContent : null;",
+        Duration::from_secs(20),
+    )
+    .map_err(|e| {
+        let state = wd
+            .execute(
+                "const s = document.querySelector('#screen-incidents p.status'); \
+                 const f = document.getElementById('filter-category'); \
+                 return 'status ' + (s && s.textContent) + ', filter ' + (f && f.value) + ', first ' + \
+                 ((document.querySelector('.incidents .item') || {}).textContent);",
+            )
+            .unwrap_or_default();
+        e.context(format!("incidents state: {state}"))
+    })?;
+    eprintln!("    thefts: {thefts}");
+    wd.screenshot(&shots.join("incidents-thefts.png"))?;
+
+    // A watch area: a bad radius is refused naming the field, a good one is listed.
+    wd.execute("document.getElementById('nav-areas').click(); return 'ok';")?;
+    wd.wait_for(
+        "the watch areas screen",
+        "return document.getElementById('add-area') ? 'ok' : null;",
+        Duration::from_secs(20),
+    )?;
+    for (id, value) in [
+        ("area-name", "Home"),
+        ("area-lat", "43.6535"),
+        ("area-lon", "-79.3840"),
+        ("area-radius", "5"),
+    ] {
+        wd.execute(&fill(id, value))?;
+    }
+    wd.execute("document.getElementById('add-area').click(); return 'ok';")?;
+    let refused = wd.wait_for(
+        "the refusal of a 5 m radius",
+        "const n = document.querySelector('#screen-areas .note.failed'); return n ? n.textContent : null;",
+        Duration::from_secs(20),
+    )?;
+    if !refused.contains("radius_m") {
+        bail!("a 5 m watch area answered {refused:?}, expected an error naming radius_m");
+    }
+    wd.execute(&fill("area-radius", "800"))?;
+    wd.execute(&fill("area-category", "break_and_enter"))?;
+    wd.execute("document.getElementById('add-area').click(); return 'ok';")?;
+    let area = wd.wait_for(
+        "the new watch area",
+        "const i = document.querySelector('.areas .item'); return i ? i.textContent : null;",
+        Duration::from_secs(20),
+    )?;
+    if !area.starts_with("Home800 m around 43.6535, -79.3840") || !area.contains("Break and enter")
+    {
+        bail!("the watch areas show {area:?}");
+    }
+    wd.screenshot(&shots.join("areas.png"))?;
 
     wd.execute("document.getElementById('nav-about').click(); return 'ok';")?;
     let about = wd.wait_for(
