@@ -5,6 +5,7 @@
 //! `cargo xtask test`.
 
 mod bench;
+mod dist;
 mod e2e;
 mod run;
 mod services;
@@ -78,6 +79,11 @@ enum Command {
     /// and saves screenshots under target/e2e/.
     E2e,
 
+    /// The desktop app's release bundle: `cargo tauri build --bundles deb` (the UI built
+    /// with trunk --release and embedded); prints the .deb's path and size. Needs tauri-cli
+    /// (`cargo install tauri-cli --version 2.12.4 --locked`).
+    Dist,
+
     /// Load generators that print figures.
     Bench {
         #[command(subcommand)]
@@ -128,6 +134,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Run(args) => run::run(args),
         Command::Bench { bench } => bench::run(bench),
         Command::E2e => e2e::run(),
+        Command::Dist => dist::run(),
     }
 }
 
