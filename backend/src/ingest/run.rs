@@ -399,11 +399,13 @@ async fn store_page(
     summary.read += read;
     let m = &ctx.metrics;
     for outcome in outcomes {
-        match outcome {
-            FeedOutcome::Inserted => summary.inserted += 1,
-            FeedOutcome::Updated => summary.updated += 1,
-            FeedOutcome::Unchanged => summary.unchanged += 1,
-        }
+        let (count, name) = match outcome {
+            FeedOutcome::Inserted => (&mut summary.inserted, "inserted"),
+            FeedOutcome::Updated => (&mut summary.updated, "updated"),
+            FeedOutcome::Unchanged => (&mut summary.unchanged, "unchanged"),
+        };
+        *count += 1;
+        m.records(source, name, 1);
     }
     m.records(source, "rejected", rejected.len() as u64);
     m.records(source, "unmapped", unmapped.total());
@@ -412,12 +414,6 @@ async fn store_page(
     }
     summary.unmapped.merge(&unmapped);
     Ok(())
-}
-
-fn count_outcomes(metrics: &IngestMetrics, run: &SourceSummary) {
-    metrics.records(&run.name, "inserted", run.inserted);
-    metrics.records(&run.name, "updated", run.updated);
-    metrics.records(&run.name, "unchanged", run.unchanged);
 }
 
 /// The enabled sources, or only those named (an unknown name is an error).
@@ -466,7 +462,6 @@ pub async fn run_once(
         ctx.metrics.known_source(&source.name);
         tasks.spawn(async move {
             let summary = run_source(&ctx, &source).await;
-            count_outcomes(&ctx.metrics, &summary);
             (i, summary)
         });
     }
@@ -513,12 +508,12 @@ pub async fn run_scheduled(
                 let began = tokio::time::Instant::now();
                 // Stopping mid-page is safe: the page's transaction rolls back and the
                 // next start resumes from the checkpoint.
-                let summary = tokio::select! {
-                    s = run_source(&ctx, &source) => s,
+                // (run_source logs and counts what the run did.)
+                tokio::select! {
+                    _ = run_source(&ctx, &source) => {}
                     _ = stop.wait_for(|s| *s) => return,
-                };
-                count_outcomes(&ctx.metrics, &summary);
-                let next = began + every;
+                }
+                    let next = began + every;
                 tracing::info!(source = %source.name, next_in_s = next.saturating_duration_since(tokio::time::Instant::now()).as_secs(), "next run scheduled");
                 tokio::select! {
                     _ = tokio::time::sleep_until(next) => {}
