@@ -63,6 +63,34 @@ pub struct Config {
     pub cassandra: CassandraConfig,
     /// Public crime feeds read by `vigil ingest`.
     pub ingest: crate::ingest::config::IngestConfig,
+    pub alerts: AlertsConfig,
+}
+
+/// The alert matcher (in `vigil serve` embedded, in `vigil speed` scale-out).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Match incidents against watch areas at all.
+    pub enabled: bool,
+    /// Consumer group of the matcher on the incident topic.
+    pub group: String,
+    /// Alerts a person gets within `window_minutes` before the rest wait for one digest.
+    pub rate_limit: u32,
+    pub window_minutes: u32,
+    /// Incidents that occurred longer ago than this alert nobody (imports, late feeds).
+    pub max_age_hours: u32,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            enabled: true,
+            group: "vigil-alerts".into(),
+            rate_limit: 5,
+            window_minutes: 10,
+            max_age_hours: 12,
+        }
+    }
 }
 
 /// The data lake: a local directory (embedded) or an S3 bucket (scale-out).
@@ -288,6 +316,7 @@ impl Default for Config {
             batch: BatchConfig::default(),
             cassandra: CassandraConfig::default(),
             ingest: crate::ingest::config::IngestConfig::default(),
+            alerts: AlertsConfig::default(),
         }
     }
 }
@@ -433,6 +462,17 @@ impl Config {
             (1..=50_000).contains(&self.speed.batch) && (1..=50_000).contains(&self.relay.batch),
             "speed.batch and relay.batch must be from 1 to 50000"
         );
+        anyhow::ensure!(
+            name_ok(&self.alerts.group, ""),
+            "alerts.group {:?}: use letters, digits and '.', '_', '-'",
+            self.alerts.group
+        );
+        anyhow::ensure!(
+            self.alerts.rate_limit >= 1
+                && self.alerts.window_minutes >= 1
+                && self.alerts.max_age_hours >= 1,
+            "alerts.rate_limit, alerts.window_minutes and alerts.max_age_hours must be at least 1"
+        );
         self.ingest.validate()?;
         Ok(())
     }
@@ -480,6 +520,19 @@ impl Config {
     /// How long the real-time views keep an incident.
     pub fn retention(&self) -> TimeDelta {
         TimeDelta::days(i64::from(self.speed.retention_days))
+    }
+
+    /// How the alert matcher works.
+    pub fn alert_options(&self) -> crate::alerts::AlertOptions {
+        crate::alerts::AlertOptions {
+            policy: crate::db::AlertPolicy {
+                limit: self.alerts.rate_limit,
+                window_ms: i64::from(self.alerts.window_minutes) * 60_000,
+            },
+            max_age: TimeDelta::hours(i64::from(self.alerts.max_age_hours)),
+            batch: self.speed.batch as usize,
+            ..Default::default()
+        }
     }
 
     /// The settings the HTTP handlers use.

@@ -7,6 +7,7 @@
 //! - [`events`]: the records on the incident topic.
 //! - [`relay`]: publishes the store's change feed to the event log.
 //! - [`speed`]: the speed layer and its real-time views.
+//! - [`alerts`]: the alert matcher (watch areas, dedupe, rate limit, digests, retraction).
 //! - [`lake`]: the data lake (a directory or an S3 bucket) and its Parquet table.
 //! - [`archive`]: the consumer that writes every change to the lake.
 //! - [`batch`]: the batch layer (DataFusion over the lake) and its views' store.
@@ -14,6 +15,7 @@
 //! - [`serving`]: answers merged from the batch views and the speed layer's delta.
 //! - [`serve`]: binding the API to a port with graceful shutdown.
 
+pub mod alerts;
 pub mod api;
 pub mod archive;
 pub mod batch;

@@ -9,6 +9,7 @@ use axum::{Router, http::header, routing::get};
 use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
+    alerts::{Matcher, notify::Notifier},
     api::{AppState, metrics::Metrics, router},
     archive::{Archive, ArchiveOptions},
     config::{Config, redact_url},
@@ -65,6 +66,16 @@ pub fn open_redis_views(config: &Config) -> anyhow::Result<Option<ViewStore>> {
     let views = RedisViews::open(url, &config.redis.key_prefix)
         .with_context(|| format!("redis.url {} is not a valid Redis URL", redact_url(url)))?;
     Ok(Some(ViewStore::redis(views, config.retention())))
+}
+
+/// The alert wake-ups the config names: through Redis when `redis.url` is set (the
+/// matcher and the streams may be in different processes), else within this process.
+pub fn open_notifier(config: &Config) -> anyhow::Result<Notifier> {
+    match &config.redis.url {
+        Some(url) => Notifier::with_redis(url, &config.redis.key_prefix)
+            .with_context(|| format!("redis.url {} is not a valid Redis URL", redact_url(url))),
+        None => Ok(Notifier::local()),
+    }
 }
 
 /// Opens the store the config names: PostgreSQL when `database.url` is set, else the
@@ -304,10 +315,29 @@ pub async fn speed(config: Config, rebuild: bool) -> anyhow::Result<()> {
         idle: IDLE,
         commit: true,
     };
-    Speed::new(consumer, dead_letters, views, options)
+    let speed = Speed::new(consumer, dead_letters, views, options)
         .with_metrics(server.metrics.pipeline.clone())
-        .run(shutdown_signal())
-        .await;
+        .run(shutdown_signal());
+    if config.alerts.enabled {
+        let db = open_store(&config).await?;
+        let consumer = tokio::select! {
+            c = join_group(&config, &config.alerts.group) => c?,
+            () = shutdown_signal() => return Ok(()),
+        };
+        tracing::info!(store = db.engine(), group = %config.alerts.group, "alert matcher running");
+        let matcher = Matcher::new(
+            consumer,
+            db.clone(),
+            open_notifier(&config)?,
+            config.alert_options(),
+        )
+        .with_metrics(server.metrics.alerts.clone())
+        .run(shutdown_signal());
+        tokio::join!(speed, matcher);
+        db.close().await;
+    } else {
+        speed.await;
+    }
     server.stop().await;
     Ok(())
 }
@@ -361,6 +391,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(views) = &redis_views {
         state = state.with_views(views.clone());
     }
+    let notifier = open_notifier(&config)?;
+    state = state.with_notifier(notifier.clone());
+    // Scale-out, the matcher runs in `vigil speed`: its wake-ups arrive through Redis.
+    let listener_task = (config.kafka.brokers.is_some() && config.redis.url.is_some())
+        .then(|| tokio::spawn(notifier.clone().listen()));
     // With the embedded log, this process plays the relay, the speed layer and the archive
     // too, sharing one handle to the log so the consumers wake on every append. With Kafka,
     // `vigil relay`, `vigil speed` and `vigil archive` run as their own processes.
@@ -405,11 +440,24 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         )
         .with_metrics(metrics);
         tasks.push(tokio::spawn(archive.run(wait_for(stopped.clone()))));
+        if config.alerts.enabled {
+            let matcher = Matcher::new(
+                LogConsumer::file(file.clone(), &config.alerts.group, Start::Committed)?,
+                db.clone(),
+                notifier.clone(),
+                config.alert_options(),
+            )
+            .with_metrics(state.metrics.alerts.clone());
+            tasks.push(tokio::spawn(matcher.run(wait_for(stopped.clone()))));
+        }
     }
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     let _ = stop.send(());
+    if let Some(task) = listener_task {
+        task.abort();
+    }
     for task in tasks {
         let _ = task.await;
     }

@@ -48,16 +48,7 @@ fn reports(n: usize) -> Vec<Value> {
 
 async fn push_all(p: &Pipeline, token: &str, reports: &[Value]) {
     for chunk in reports.chunks(500) {
-        let (status, body) = p.app.push(token, chunk.to_vec()).await;
-        assert_eq!(status, 200, "{body}");
-        assert!(
-            body["results"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|r| r["outcome"] == "accepted"),
-            "{body}"
-        );
+        p.app.push_accepted(token, chunk.to_vec()).await;
     }
 }
 

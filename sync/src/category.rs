@@ -72,6 +72,23 @@ impl Category {
         }
     }
 
+    /// How serious an incident of this kind is, 1 to 3: 3 for violence or weapons, 2 for
+    /// break-ins, vehicle theft, harassment and drugs, 1 for the rest. Watch areas alert at or
+    /// above a minimum severity.
+    pub const fn severity(self) -> u8 {
+        match self {
+            Category::Assault | Category::Robbery | Category::Weapons => 3,
+            Category::BreakAndEnter
+            | Category::AutoTheft
+            | Category::Harassment
+            | Category::Drugs => 2,
+            Category::Theft
+            | Category::Vandalism
+            | Category::SuspiciousActivity
+            | Category::Other => 1,
+        }
+    }
+
     /// The wire codes joined for error messages.
     pub fn codes() -> String {
         Category::ALL.map(Category::as_str).join(", ")

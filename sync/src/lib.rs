@@ -11,6 +11,7 @@
 //! - [`cell`]: H3 area cells used for aggregation and as partition keys.
 //! - [`conflict`]: who wins when a device's copy and the server's differ.
 //! - [`protocol`]: sync protocol v1 messages (push, edits, pull, cursors).
+//! - [`watch`]: watch areas and the alerts they raise.
 
 pub mod category;
 pub mod cell;
@@ -18,6 +19,7 @@ pub mod conflict;
 pub mod incident;
 pub mod protocol;
 pub mod validate;
+pub mod watch;
 
 pub use category::Category;
 pub use cell::{AreaCell, CELL_RESOLUTION};

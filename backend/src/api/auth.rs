@@ -204,6 +204,13 @@ impl FromRequestParts<AppState> for AuthUser {
                     "the Authorization header must be 'Bearer <token>'",
                 )
             })?;
+        AuthUser::from_token(state, token).await
+    }
+}
+
+impl AuthUser {
+    /// The user a bearer token belongs to, if it is valid now.
+    pub async fn from_token(state: &AppState, token: &str) -> Result<AuthUser, AppError> {
         let token_hash = token_hash(token);
         let id = state
             .db

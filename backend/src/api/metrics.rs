@@ -117,6 +117,8 @@ pub struct Metrics {
     pub pipeline: PipelineMetrics,
     /// Public-feed ingest series, handed to `vigil ingest`.
     pub ingest: crate::ingest::metrics::IngestMetrics,
+    /// Alert matcher and stream series.
+    pub alerts: crate::alerts::metrics::AlertMetrics,
     registry: Registry,
     requests: Family<RouteLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
@@ -226,8 +228,11 @@ impl Default for Metrics {
         );
         let ingest = crate::ingest::metrics::IngestMetrics::default();
         ingest.register(&mut registry);
+        let alerts = crate::alerts::metrics::AlertMetrics::default();
+        alerts.register(&mut registry);
         Metrics {
             pipeline,
+            alerts,
             ingest,
             registry,
             requests,

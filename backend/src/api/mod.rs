@@ -1,6 +1,7 @@
 //! The HTTP API. [`router`] builds the whole axum app from an [`AppState`], so tests drive
 //! it with `tower::ServiceExt::oneshot` and `vigil serve` binds it to a port.
 
+mod alerts;
 pub mod auth;
 pub mod error;
 pub mod extract;
@@ -11,6 +12,7 @@ mod near;
 mod openapi;
 mod stats;
 mod sync;
+mod watch;
 
 use std::sync::Arc;
 
@@ -19,7 +21,7 @@ use axum::{
     extract::DefaultBodyLimit,
     http::StatusCode,
     middleware,
-    routing::{get, post},
+    routing::{get, post, put},
 };
 use chrono::TimeDelta;
 use tower_http::trace::TraceLayer;
@@ -62,6 +64,8 @@ pub struct AppState {
     pub views: Option<crate::speed::ViewStore>,
     /// The batch views and the speed layer, merged by the `/v1/stats` endpoints.
     pub layers: crate::serving::Layers,
+    /// Wakes alert streams when their person has new alerts.
+    pub notifier: crate::alerts::notify::Notifier,
 }
 
 impl AppState {
@@ -73,7 +77,15 @@ impl AppState {
             dummy_hash: auth::dummy_hash().into(),
             views: None,
             layers: crate::serving::Layers::new(None, None),
+            notifier: crate::alerts::notify::Notifier::local(),
         }
+    }
+
+    /// Wakes alert streams through `notifier` (shared with an in-process matcher, or
+    /// listening to Redis).
+    pub fn with_notifier(mut self, notifier: crate::alerts::notify::Notifier) -> AppState {
+        self.notifier = notifier;
+        self
     }
 
     /// Serves real-time reads from `views`.
@@ -109,6 +121,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/stats/heatmap", get(stats::heatmap))
         .route("/v1/stats/trends", get(stats::trends))
         .route("/v1/stats/summary", get(stats::summary))
+        .route("/v1/watch-areas", get(watch::list))
+        .route(
+            "/v1/watch-areas/{id}",
+            put(watch::put).delete(watch::delete),
+        )
+        .route("/v1/alerts", get(alerts::inbox))
+        .route("/v1/alerts/stream", get(alerts::stream))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

@@ -6,19 +6,21 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{auth, error, health, incidents, metrics, near, stats, sync};
+use super::{alerts, auth, error, health, incidents, metrics, near, stats, sync, watch};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Vigil API", description = "Neighbourhood safety reports: accounts, sync protocol v1 and incident queries."),
+    info(title = "Vigil API", description = "Neighbourhood safety reports: accounts, sync protocol v1, incident queries, watch areas and alerts."),
     paths(
         health::healthz, metrics::scrape, auth::register, auth::login, auth::logout,
         sync::push, sync::edits, sync::pull, incidents::list, near::near, near::cell_counts,
         stats::heatmap, stats::trends, stats::summary,
+        watch::put, watch::list, watch::delete, alerts::inbox, alerts::stream,
     ),
     components(schemas(
         error::ErrorBody, auth::Credentials, auth::Registered, auth::Session,
         vigil_sync::PushRequest, vigil_sync::PushResponse, vigil_sync::EditRequest, vigil_sync::EditResponse, vigil_sync::PullResponse, vigil_sync::Incident,
+        vigil_sync::watch::WatchAreaSpec, vigil_sync::watch::Alert, watch::WatchAreaOut, watch::WatchAreaList, alerts::InboxPage,
     )),
     modifiers(&BearerAuth),
 )]

@@ -4,19 +4,9 @@
 use super::{
     Db, StoreError,
     incidents::{CHANGE_FEED_LOCK, InsertOutcome, NewIncident, Tx, WriteTx},
-    on_pool,
+    on_pool, on_tx,
 };
 use vigil_sync::Source;
-
-/// Runs `$body` with `$tx` bound to the open transaction of either engine.
-macro_rules! on_tx {
-    ($self:ident, $tx:ident => $body:expr) => {
-        match &mut $self.tx {
-            Tx::Sqlite($tx) => $body,
-            Tx::Postgres($tx) => $body,
-        }
-    };
-}
 
 /// What storing one feed record did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,10 +15,12 @@ macro_rules! incident_columns {
 }
 
 mod accounts;
+mod alerts;
 mod feeds;
 mod incidents;
 mod relay;
 mod revisions;
+mod watch;
 
 use std::{path::Path, str::FromStr, time::Duration};
 
@@ -29,10 +31,12 @@ use sqlx::{
 };
 
 pub use accounts::UserId;
+pub use alerts::{AlertPolicy, Candidate, Recorded};
 pub use feeds::FeedOutcome;
 pub use incidents::{IncidentFilter, InsertOutcome, NewIncident, WriteTx};
 pub use relay::OutboxEntry;
 pub use revisions::{EditItem, EditStored};
+pub use watch::{AreaRow, MAX_AREAS_PER_USER, PutArea};
 
 /// Errors of the operational store.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +68,17 @@ macro_rules! on_pool {
     };
 }
 pub(crate) use on_pool;
+
+/// Runs `$body` with `$tx` bound to the open transaction of a [`WriteTx`] on either engine.
+macro_rules! on_tx {
+    ($write:ident, $tx:ident => $body:expr) => {
+        match &mut $write.tx {
+            $crate::db::incidents::Tx::Sqlite($tx) => $body,
+            $crate::db::incidents::Tx::Postgres($tx) => $body,
+        }
+    };
+}
+pub(crate) use on_tx;
 
 /// A handle to the operational store; cheap to clone.
 #[derive(Debug, Clone)]

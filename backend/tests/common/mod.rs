@@ -176,6 +176,20 @@ impl TestApp {
         .await
     }
 
+    /// Pushes `reports` and asserts every one was accepted.
+    pub async fn push_accepted(&self, token: &str, reports: Vec<Value>) {
+        let (status, body) = self.push(token, reports).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(
+            body["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["outcome"] == "accepted"),
+            "{body}"
+        );
+    }
+
     /// Pulls every change from `cursor` on; returns the changes and the final cursor.
     pub async fn pull_all(&self, token: &str, mut cursor: String) -> (Vec<Value>, String) {
         let mut changes = Vec::new();

@@ -1,0 +1,84 @@
+//! What the alert matcher and the alert stream show on `/metrics`.
+
+use prometheus_client::{
+    encoding::EncodeLabelSet,
+    metrics::{
+        counter::Counter,
+        family::Family,
+        gauge::Gauge,
+        histogram::{Histogram, exponential_buckets},
+    },
+    registry::Registry,
+};
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+/// Alert series; cheap to clone, every clone updates the same series.
+#[derive(Debug, Clone)]
+pub struct AlertMetrics {
+    outcomes: Family<OutcomeLabels, Counter>,
+    /// Watch areas the matcher holds.
+    pub areas: Gauge,
+    /// Matcher rounds that failed (and were retried).
+    pub failures: Counter,
+    /// Seconds from an incident's commit in the store to its alert in the inbox.
+    pub delay: Histogram,
+    /// Open alert streams (WebSockets).
+    pub streams: Gauge,
+}
+
+impl Default for AlertMetrics {
+    fn default() -> Self {
+        let outcomes = Family::<OutcomeLabels, Counter>::default();
+        for outcome in ["sent", "held", "repeat", "digest", "retraction"] {
+            outcomes.get_or_create(&OutcomeLabels { outcome }).inc_by(0);
+        }
+        AlertMetrics {
+            outcomes,
+            areas: Gauge::default(),
+            failures: Counter::default(),
+            delay: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
+            streams: Gauge::default(),
+        }
+    }
+}
+
+impl AlertMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "alerts",
+            "Alerts by outcome: sent, held (for a digest), repeat (deduplicated), digest, retraction",
+            self.outcomes.clone(),
+        );
+        registry.register(
+            "alert_watch_areas",
+            "Watch areas the matcher holds",
+            self.areas.clone(),
+        );
+        registry.register(
+            "alert_failures",
+            "Alert matcher rounds that failed",
+            self.failures.clone(),
+        );
+        registry.register(
+            "alert_delay_seconds",
+            "Time from an incident's commit in the store to its alert in the inbox",
+            self.delay.clone(),
+        );
+        registry.register(
+            "alert_streams",
+            "Open alert streams (WebSockets)",
+            self.streams.clone(),
+        );
+    }
+
+    /// Counts `n` alerts with `outcome`.
+    pub fn outcome(&self, outcome: &'static str, n: u64) {
+        self.outcomes
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc_by(n);
+    }
+}
