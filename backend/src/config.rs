@@ -19,7 +19,7 @@ use crate::{
 
 /// Top-level sections; environment variables outside them (such as `VIGIL_CONFIG`) are
 /// not configuration keys.
-const SECTIONS: [&str; 16] = [
+const SECTIONS: [&str; 17] = [
     "listen",
     "data_dir",
     "database",
@@ -36,6 +36,7 @@ const SECTIONS: [&str; 16] = [
     "batch",
     "cassandra",
     "ingest",
+    "alerts",
 ];
 
 /// Everything `vigil` can be configured with.
@@ -552,6 +553,24 @@ impl Config {
 // figment's Jail returns its own large error type; that is fine in tests.
 #[allow(clippy::result_large_err)]
 mod tests {
+    #[test]
+    fn every_section_can_be_set_from_the_environment() {
+        let value = serde_json::to_value(super::Config::default()).unwrap();
+        let mut keys: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut sections = super::SECTIONS.to_vec();
+        keys.sort_unstable();
+        sections.sort_unstable();
+        assert_eq!(
+            keys, sections,
+            "SECTIONS must list every top-level key of Config"
+        );
+    }
+
     use super::*;
 
     #[test]

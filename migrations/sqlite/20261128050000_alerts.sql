@@ -1,8 +1,10 @@
 -- Watch areas and the alerts they raise. Times are Unix milliseconds (UTC).
 
--- A resident's watch areas. `spec` is the area as the device sent it (JSON, validated);
--- a deleted area stays as a tombstone so the matchers, which read changes by
--- `updated_at`, learn that it is gone.
+-- A resident's watch areas. `spec` is the area as the device sent it (JSON, validated).
+-- Every save or delete gives the row the next `rev`; writers take a transaction-scoped
+-- advisory lock first (PostgreSQL; SQLite has one writer), so revisions become visible in
+-- order and the matchers, which read `rev > last seen`, never miss a change. A deleted
+-- area stays as a tombstone so the matchers learn that it is gone.
 CREATE TABLE watch_areas (
     id         TEXT PRIMARY KEY,
     user_id    TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
@@ -10,10 +12,11 @@ CREATE TABLE watch_areas (
     spec       TEXT NOT NULL,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
-    deleted    BOOLEAN NOT NULL DEFAULT FALSE
+    deleted    BOOLEAN NOT NULL DEFAULT FALSE,
+    rev        BIGINT NOT NULL
 );
 CREATE INDEX watch_areas_user ON watch_areas (user_id);
-CREATE INDEX watch_areas_updated ON watch_areas (updated_at);
+CREATE UNIQUE INDEX watch_areas_rev ON watch_areas (rev);
 
 -- Each person's inbox. `seq` grows by one per person, so "after seq N" resumes a stream
 -- or a pull without a gap or a repeat. `body` is the alert's JSON (incident, digest or

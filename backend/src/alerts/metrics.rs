@@ -28,6 +28,8 @@ pub struct AlertMetrics {
     pub delay: Histogram,
     /// Open alert streams (WebSockets).
     pub streams: Gauge,
+    /// Records in the event log the matcher has not read yet.
+    pub lag: Gauge,
 }
 
 impl Default for AlertMetrics {
@@ -42,6 +44,7 @@ impl Default for AlertMetrics {
             failures: Counter::default(),
             delay: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
             streams: Gauge::default(),
+            lag: Gauge::default(),
         }
     }
 }
@@ -67,6 +70,11 @@ impl AlertMetrics {
             "alert_delay_seconds",
             "Time from an incident's commit in the store to its alert in the inbox",
             self.delay.clone(),
+        );
+        registry.register(
+            "alert_lag",
+            "Event-log records the alert matcher has not read",
+            self.lag.clone(),
         );
         registry.register(
             "alert_streams",

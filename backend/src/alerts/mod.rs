@@ -35,9 +35,6 @@ use index::{AreaIndex, IndexedArea};
 use metrics::AlertMetrics;
 use notify::Notifier;
 
-/// Area changes re-read on every refresh: a save that committed late (its `updated_at`
-/// is when it started) is still seen.
-const AREA_OVERLAP_MS: i64 = 5_000;
 /// Areas read per query when refreshing.
 const AREA_PAGE: i64 = 10_000;
 /// How long an incident's description may be in an alert.
@@ -100,10 +97,11 @@ pub struct Matcher {
     notifier: Notifier,
     options: AlertOptions,
     metrics: AlertMetrics,
-    /// The newest area change read: `(updated_at, id)`.
-    areas_seen: (i64, String),
+    /// The newest area revision read.
+    areas_rev: i64,
     last_refresh: Option<Instant>,
     last_prune: Option<Instant>,
+    last_lag: Option<Instant>,
 }
 
 impl Matcher {
@@ -120,9 +118,10 @@ impl Matcher {
             notifier,
             options,
             metrics: AlertMetrics::default(),
-            areas_seen: (i64::MIN, String::new()),
+            areas_rev: 0,
             last_refresh: None,
             last_prune: None,
+            last_lag: None,
         }
     }
 
@@ -139,19 +138,14 @@ impl Matcher {
     /// Reads the watch areas saved or deleted since the last refresh; returns how many
     /// changes it read.
     pub async fn refresh_areas(&mut self) -> Result<usize, StoreError> {
-        let (seen_ms, _) = self.areas_seen.clone();
-        let (mut since, mut after) = if seen_ms == i64::MIN {
-            (i64::MIN, String::new())
-        } else {
-            (seen_ms - AREA_OVERLAP_MS, String::new())
-        };
         let first_load = self.index.is_empty();
         let mut loaded = Vec::new();
         let mut read = 0;
         loop {
-            let rows = self.db.areas_changed(since, &after, AREA_PAGE).await?;
+            let rows = self.db.areas_changed(self.areas_rev, AREA_PAGE).await?;
             read += rows.len();
             for row in &rows {
+                self.areas_rev = self.areas_rev.max(row.rev);
                 if row.deleted {
                     self.index.remove(&row.id);
                     continue;
@@ -164,13 +158,6 @@ impl Matcher {
                         self.index.remove(&row.id);
                     }
                 }
-            }
-            if let Some(last) = rows.last() {
-                if (last.updated_at, &last.id) > (self.areas_seen.0, &self.areas_seen.1) {
-                    self.areas_seen = (last.updated_at, last.id.clone());
-                }
-                since = last.updated_at;
-                after = last.id.clone();
             }
             if (rows.len() as i64) < AREA_PAGE {
                 break;
@@ -292,8 +279,15 @@ impl Matcher {
         }
     }
 
-    /// Hourly: forget alerts older than 90 days.
+    /// Every few seconds the lag gauge; hourly, forget alerts older than 90 days.
     async fn housekeeping(&mut self, now: DateTime<Utc>) {
+        if self
+            .last_lag
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(5))
+        {
+            self.last_lag = Some(Instant::now());
+            self.consumer.refresh_lag(&self.metrics.lag).await;
+        }
         if self
             .last_prune
             .is_some_and(|t| t.elapsed() < Duration::from_secs(3600))

@@ -1,6 +1,7 @@
 //! Residents' watch areas: stored per person under an id the device makes, so saving the
-//! same area again is an update, never a second area. A deleted area stays as a tombstone
-//! that the matchers read as a change.
+//! same area again is an update, never a second area. Each save or delete takes the next
+//! revision (`rev`) under a lock, so the matchers page through changes by revision and see
+//! every one; a deleted area stays as a tombstone.
 
 use super::{Db, StoreError, UserId, on_pool, on_tx};
 
@@ -17,7 +18,12 @@ pub struct AreaRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub deleted: bool,
+    /// Grows with every save or delete of any area.
+    pub rev: i64,
 }
+
+/// Taken (PostgreSQL) before an area takes its revision, so revisions commit in order.
+pub(crate) const AREA_REVISION_LOCK: i64 = 0x5649_4749_4c00_0002;
 
 /// What saving an area did.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,7 +39,7 @@ pub enum PutArea {
 /// The `watch_areas` columns an [`AreaRow`] reads, as a literal for `concat!`.
 macro_rules! area_columns {
     () => {
-        "id, user_id, spec, created_at, updated_at, deleted"
+        "id, user_id, spec, created_at, updated_at, deleted, rev"
     };
 }
 
@@ -47,8 +53,15 @@ impl Db {
         spec: &str,
         now_ms: i64,
     ) -> Result<PutArea, StoreError> {
+        let is_postgres = self.engine() == "postgres";
         let mut tx = self.begin_write().await?;
         let outcome = on_tx!(tx, t => {
+            if is_postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(AREA_REVISION_LOCK)
+                    .execute(&mut **t)
+                    .await?;
+            }
             let owner: Option<(String, bool)> =
                 sqlx::query_as("SELECT user_id, deleted FROM watch_areas WHERE id = $1")
                     .bind(id)
@@ -68,10 +81,10 @@ impl Db {
                         PutArea::TooMany
                     } else {
                         let row: AreaRow = sqlx::query_as(concat!(
-                            "INSERT INTO watch_areas (id, user_id, name, spec, created_at, updated_at, deleted)
-                             VALUES ($1, $2, $3, $4, $5, $5, FALSE)
+                            "INSERT INTO watch_areas (id, user_id, name, spec, created_at, updated_at, deleted, rev)
+                             VALUES ($1, $2, $3, $4, $5, $5, FALSE, (SELECT COALESCE(MAX(rev), 0) + 1 FROM watch_areas))
                              ON CONFLICT (id) DO UPDATE SET name = excluded.name, spec = excluded.spec,
-                                 updated_at = excluded.updated_at, deleted = FALSE
+                                 updated_at = excluded.updated_at, deleted = FALSE, rev = excluded.rev
                              RETURNING ",
                             area_columns!()
                         ))
@@ -111,36 +124,45 @@ impl Db {
         id: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        let done = on_pool!(self, pool => sqlx::query(
-            "UPDATE watch_areas SET deleted = TRUE, updated_at = $3 WHERE id = $1 AND user_id = $2 AND NOT deleted",
-        )
-        .bind(id)
-        .bind(&user.0)
-        .bind(now_ms)
-        .execute(pool)
-        .await
-        .map(|r| r.rows_affected()))?;
+        let is_postgres = self.engine() == "postgres";
+        let mut tx = self.begin_write().await?;
+        let done = on_tx!(tx, t => {
+            if is_postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(AREA_REVISION_LOCK)
+                    .execute(&mut **t)
+                    .await?;
+            }
+            sqlx::query(concat!(
+                "UPDATE watch_areas SET deleted = TRUE, updated_at = $3, rev = ",
+                "(SELECT COALESCE(MAX(rev), 0) + 1 FROM watch_areas)",
+                " WHERE id = $1 AND user_id = $2 AND NOT deleted"
+            ))
+            .bind(id)
+            .bind(&user.0)
+            .bind(now_ms)
+            .execute(&mut **t)
+            .await?
+            .rows_affected()
+        });
+        tx.commit().await?;
         Ok(done == 1)
     }
 
-    /// Every area (tombstones too) saved at or after `since_ms`, oldest change first, at
-    /// most `limit`, after the area `(since_ms, after_id)` when given: the matchers page
-    /// through changes with this.
+    /// Every area (tombstones too) whose revision is after `after_rev`, in revision
+    /// order, at most `limit`: the matchers page through changes with this.
     pub async fn areas_changed(
         &self,
-        since_ms: i64,
-        after_id: &str,
+        after_rev: i64,
         limit: i64,
     ) -> Result<Vec<AreaRow>, StoreError> {
         const SQL: &str = concat!(
             "SELECT ",
             area_columns!(),
-            " FROM watch_areas WHERE updated_at > $1 OR (updated_at = $1 AND id > $2)
-             ORDER BY updated_at, id LIMIT $3"
+            " FROM watch_areas WHERE rev > $1 ORDER BY rev LIMIT $2"
         );
         Ok(on_pool!(self, pool => sqlx::query_as(SQL)
-            .bind(since_ms)
-            .bind(after_id)
+            .bind(after_rev)
             .bind(limit)
             .fetch_all(pool)
             .await)?)

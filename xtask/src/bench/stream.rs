@@ -126,14 +126,14 @@ pub fn run(args: &StreamArgs) -> Result<()> {
 }
 
 /// A `vigil` role as a child process, killed on drop.
-struct Role {
+pub(super) struct Role {
     name: &'static str,
     child: Child,
     log: PathBuf,
 }
 
 impl Role {
-    fn spawn(name: &'static str, mut cmd: Command, log: PathBuf) -> Result<Role> {
+    pub(super) fn spawn(name: &'static str, mut cmd: Command, log: PathBuf) -> Result<Role> {
         let file = File::create(&log)?;
         cmd.stdin(Stdio::null())
             .stdout(file.try_clone()?)
@@ -145,7 +145,7 @@ impl Role {
         Ok(Role { name, child, log })
     }
 
-    fn check_running(&mut self) -> Result<()> {
+    pub(super) fn check_running(&mut self) -> Result<()> {
         if let Some(status) = self.child.try_wait()? {
             let tail = std::fs::read_to_string(&self.log).unwrap_or_default();
             let tail = &tail[tail.len().saturating_sub(3000)..];
@@ -158,7 +158,7 @@ impl Role {
     }
 
     /// Waits until its metrics endpoint answers.
-    fn wait_ready(&mut self, metrics: SocketAddr) -> Result<()> {
+    pub(super) fn wait_ready(&mut self, metrics: SocketAddr) -> Result<()> {
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()?;
@@ -200,14 +200,40 @@ impl Drop for Role {
     }
 }
 
-fn psql(sql: &str) -> Result<String> {
+pub(super) fn psql(sql: &str) -> Result<String> {
     output(Command::new("psql").args([POSTGRES_TEST_URL, "-XAtq", "-c", sql]))
 }
 
 /// A database for one run, dropped afterwards.
-struct Scratch {
-    db: String,
-    prefix: String,
+pub(super) struct Scratch {
+    pub(super) db: String,
+    pub(super) prefix: String,
+}
+
+impl Scratch {
+    /// The URL of this run's database.
+    pub(super) fn db_url(&self) -> String {
+        POSTGRES_TEST_URL.replace("/postgres", &format!("/{}", self.db))
+    }
+
+    /// `vigil ARGS` on this run's database, a topic and groups named after `id`, the Redis
+    /// prefix and `data_dir`, logging warnings only.
+    pub(super) fn command(&self, exe: &Path, args: &[&str], data_dir: &Path, id: &str) -> Command {
+        let mut cmd = Command::new(exe);
+        cmd.args(args)
+            .env("VIGIL_DATA_DIR", data_dir)
+            .env("VIGIL_DATABASE__URL", self.db_url())
+            .env("VIGIL_KAFKA__BROKERS", KAFKA_TEST_BROKERS)
+            .env("VIGIL_REDIS__URL", format!("{REDIS_TEST_URL}/0"))
+            .env("VIGIL_REDIS__KEY_PREFIX", &self.prefix)
+            .env("VIGIL_EVENTS__TOPIC", format!("vigil.bench.{id}"))
+            .env("VIGIL_SPEED__GROUP", format!("bench-speed-{id}"))
+            .env("VIGIL_ALERTS__GROUP", format!("bench-alerts-{id}"))
+            .env("VIGIL_LOG__FILTER", "warn")
+            .env_remove("VIGIL_CONFIG")
+            .env_remove("RUST_LOG");
+        cmd
+    }
 }
 
 impl Drop for Scratch {
@@ -246,23 +272,12 @@ fn one_run(exe: &Path, data: &Path) -> Result<StreamStats> {
         SocketAddr::from((Ipv4Addr::LOCALHOST, vigil::free_port()?)),
         SocketAddr::from((Ipv4Addr::LOCALHOST, vigil::free_port()?)),
     );
-    let db_url = POSTGRES_TEST_URL.replace("/postgres", &format!("/{}", scratch.db));
+    let db_url = scratch.db_url();
     let command = |args: &[&str]| {
-        let mut cmd = Command::new(exe);
-        cmd.args(args)
-            .env("VIGIL_DATA_DIR", dir.path())
-            .env("VIGIL_DATABASE__URL", &db_url)
-            .env("VIGIL_KAFKA__BROKERS", KAFKA_TEST_BROKERS)
-            .env("VIGIL_REDIS__URL", format!("{REDIS_TEST_URL}/0"))
-            .env("VIGIL_REDIS__KEY_PREFIX", &scratch.prefix)
-            .env("VIGIL_EVENTS__TOPIC", format!("vigil.bench.{id}"))
-            .env("VIGIL_SPEED__GROUP", format!("bench-{id}"))
-            .env("VIGIL_SPEED__RETENTION_DAYS", "10000")
+        let mut cmd = scratch.command(exe, args, dir.path(), &id);
+        cmd.env("VIGIL_SPEED__RETENTION_DAYS", "10000")
             .env("VIGIL_RELAY__METRICS_LISTEN", relay_metrics.to_string())
-            .env("VIGIL_SPEED__METRICS_LISTEN", speed_metrics.to_string())
-            .env("VIGIL_LOG__FILTER", "warn")
-            .env_remove("VIGIL_CONFIG")
-            .env_remove("RUST_LOG");
+            .env("VIGIL_SPEED__METRICS_LISTEN", speed_metrics.to_string());
         cmd
     };
 
