@@ -19,7 +19,7 @@ use crate::{
 
 /// Top-level sections; environment variables outside them (such as `VIGIL_CONFIG`) are
 /// not configuration keys.
-const SECTIONS: [&str; 17] = [
+const SECTIONS: [&str; 18] = [
     "listen",
     "data_dir",
     "database",
@@ -37,6 +37,7 @@ const SECTIONS: [&str; 17] = [
     "cassandra",
     "ingest",
     "alerts",
+    "push",
 ];
 
 /// Everything `vigil` can be configured with.
@@ -65,6 +66,8 @@ pub struct Config {
     /// Public crime feeds read by `vigil ingest`.
     pub ingest: crate::ingest::config::IngestConfig,
     pub alerts: AlertsConfig,
+    /// Push notifications to phones and browsers.
+    pub push: crate::push::PushConfig,
 }
 
 /// The alert matcher (in `vigil serve` embedded, in `vigil speed` scale-out).
@@ -318,6 +321,7 @@ impl Default for Config {
             cassandra: CassandraConfig::default(),
             ingest: crate::ingest::config::IngestConfig::default(),
             alerts: AlertsConfig::default(),
+            push: crate::push::PushConfig::default(),
         }
     }
 }
@@ -545,6 +549,7 @@ impl Config {
                 ..vigil_sync::Limits::default()
             },
             max_body_bytes: self.reports.max_body_bytes,
+            allow_private_push_endpoints: self.push.allow_private_endpoints,
         }
     }
 }

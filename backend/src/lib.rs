@@ -8,6 +8,7 @@
 //! - [`relay`]: publishes the store's change feed to the event log.
 //! - [`speed`]: the speed layer and its real-time views.
 //! - [`alerts`]: the alert matcher (watch areas, dedupe, rate limit, digests, retraction).
+//! - [`push`]: push notifications (Web Push, UnifiedPush, FCM, APNs).
 //! - [`lake`]: the data lake (a directory or an S3 bucket) and its Parquet table.
 //! - [`archive`]: the consumer that writes every change to the lake.
 //! - [`batch`]: the batch layer (DataFusion over the lake) and its views' store.
@@ -26,6 +27,7 @@ pub mod import;
 pub mod ingest;
 pub mod lake;
 pub mod log;
+pub mod push;
 pub mod relay;
 pub mod rounds;
 pub mod serve;

@@ -15,6 +15,7 @@ use crate::{
     config::{Config, redact_url},
     db::Db,
     log::{EventLog, FileLog, KafkaConsumer, KafkaLog, LogConsumer, Start, kafka::rewind_group},
+    push::{Push, Pusher},
     relay::Relay,
     speed::{SharedViews, Speed, SpeedOptions, ViewStore, redis::RedisViews},
 };
@@ -76,6 +77,20 @@ pub fn open_notifier(config: &Config) -> anyhow::Result<Notifier> {
             .with_context(|| format!("redis.url {} is not a valid Redis URL", redact_url(url))),
         None => Ok(Notifier::local()),
     }
+}
+
+/// The push providers and their worker, when `push.enabled`.
+fn open_push(
+    config: &Config,
+    db: &Db,
+    metrics: &crate::alerts::metrics::AlertMetrics,
+) -> anyhow::Result<Option<(Arc<Push>, crate::push::PushQueue, Pusher)>> {
+    if !config.push.enabled {
+        return Ok(None);
+    }
+    let push = Arc::new(Push::from_config(&config.push, &config.data_dir).context("[push]")?);
+    let (queue, pusher) = Pusher::new(db.clone(), push.clone());
+    Ok(Some((push, queue, pusher.with_metrics(metrics.clone()))))
 }
 
 /// Opens the store the config names: PostgreSQL when `database.url` is set, else the
@@ -325,15 +340,24 @@ pub async fn speed(config: Config, rebuild: bool) -> anyhow::Result<()> {
             () = shutdown_signal() => return Ok(()),
         };
         tracing::info!(store = db.engine(), group = %config.alerts.group, "alert matcher running");
-        let matcher = Matcher::new(
+        let mut matcher = Matcher::new(
             consumer,
             db.clone(),
             open_notifier(&config)?,
             config.alert_options(),
         )
-        .with_metrics(server.metrics.alerts.clone())
-        .run(shutdown_signal());
-        tokio::join!(speed, matcher);
+        .with_metrics(server.metrics.alerts.clone());
+        let pusher = match open_push(&config, &db, &server.metrics.alerts)? {
+            Some((_, queue, pusher)) => {
+                matcher = matcher.with_push(queue);
+                Some(tokio::spawn(pusher.run(shutdown_signal())))
+            }
+            None => None,
+        };
+        tokio::join!(speed, matcher.run(shutdown_signal()));
+        if let Some(task) = pusher {
+            task.abort();
+        }
         db.close().await;
     } else {
         speed.await;
@@ -393,6 +417,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let notifier = open_notifier(&config)?;
     state = state.with_notifier(notifier.clone());
+    let push = open_push(&config, &db, &state.metrics.alerts)?;
+    if let Some((push, ..)) = &push {
+        state.vapid_public_key = Some(push.vapid_public_key().into());
+    }
     // Scale-out, the matcher runs in `vigil speed`: its wake-ups arrive through Redis.
     let listener_task = (config.kafka.brokers.is_some() && config.redis.url.is_some())
         .then(|| tokio::spawn(notifier.clone().listen()));
@@ -441,13 +469,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_metrics(metrics);
         tasks.push(tokio::spawn(archive.run(wait_for(stopped.clone()))));
         if config.alerts.enabled {
-            let matcher = Matcher::new(
+            let mut matcher = Matcher::new(
                 LogConsumer::file(file.clone(), &config.alerts.group, Start::Committed)?,
                 db.clone(),
                 notifier.clone(),
                 config.alert_options(),
             )
             .with_metrics(state.metrics.alerts.clone());
+            if let Some((_, queue, pusher)) = push {
+                matcher = matcher.with_push(queue);
+                tasks.push(tokio::spawn(pusher.run(wait_for(stopped.clone()))));
+            }
             tasks.push(tokio::spawn(matcher.run(wait_for(stopped.clone()))));
         }
     }

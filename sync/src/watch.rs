@@ -468,6 +468,127 @@ pub struct Alert {
     pub body: AlertBody,
 }
 
+/// A browser's or distributor's push subscription keys (RFC 8291), base64url.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PushKeys {
+    /// The subscription's P-256 public key (65 bytes, uncompressed).
+    pub p256dh: String,
+    /// The 16-byte authentication secret.
+    pub auth: String,
+}
+
+/// Where a device receives push notifications, as it registers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "provider", rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum DeviceAddress {
+    /// A browser's Push API subscription.
+    WebPush { endpoint: String, keys: PushKeys },
+    /// A UnifiedPush distributor's endpoint (keys when the app encrypts, as most do).
+    UnifiedPush {
+        endpoint: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keys: Option<PushKeys>,
+    },
+    /// A Firebase Cloud Messaging registration token (Android).
+    Fcm { token: String },
+    /// An Apple Push Notification service device token (iOS), hex.
+    Apns { token: String },
+}
+
+/// Longest push token or endpoint accepted.
+pub const MAX_ADDRESS_CHARS: usize = 4_096;
+
+/// The form of an endpoint; the server also checks where it points.
+fn check_endpoint(endpoint: &str) -> Result<(), ValidationError> {
+    let ok = (endpoint.starts_with("https://") || endpoint.starts_with("http://"))
+        && endpoint.len() <= MAX_ADDRESS_CHARS
+        && !endpoint.chars().any(char::is_whitespace);
+    if ok {
+        Ok(())
+    } else {
+        Err(ValidationError::new(
+            "endpoint",
+            "use the https:// endpoint the browser or distributor gave (at most 4096 characters)",
+        ))
+    }
+}
+
+fn check_keys(keys: &PushKeys) -> Result<(), ValidationError> {
+    let b64 = |s: &str| {
+        !s.is_empty()
+            && s.trim_end_matches('=')
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    // 65 bytes are 87 characters unpadded; 16 bytes 22.
+    if !b64(&keys.p256dh) || keys.p256dh.trim_end_matches('=').len() != 87 {
+        return Err(ValidationError::new(
+            "keys.p256dh",
+            "use the subscription's p256dh key as given (65 bytes, base64url)",
+        ));
+    }
+    if !b64(&keys.auth) || keys.auth.trim_end_matches('=').len() != 22 {
+        return Err(ValidationError::new(
+            "keys.auth",
+            "use the subscription's auth secret as given (16 bytes, base64url)",
+        ));
+    }
+    Ok(())
+}
+
+impl DeviceAddress {
+    /// The provider's wire name.
+    pub fn provider(&self) -> &'static str {
+        match self {
+            DeviceAddress::WebPush { .. } => "web_push",
+            DeviceAddress::UnifiedPush { .. } => "unified_push",
+            DeviceAddress::Fcm { .. } => "fcm",
+            DeviceAddress::Apns { .. } => "apns",
+        }
+    }
+
+    /// Checks the fields; the error names the first one that is wrong.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        match self {
+            DeviceAddress::WebPush { endpoint, keys } => {
+                check_endpoint(endpoint)?;
+                check_keys(keys)
+            }
+            DeviceAddress::UnifiedPush { endpoint, keys } => {
+                check_endpoint(endpoint)?;
+                keys.as_ref().map_or(Ok(()), check_keys)
+            }
+            DeviceAddress::Fcm { token } => {
+                if token.is_empty()
+                    || token.len() > MAX_ADDRESS_CHARS
+                    || token.chars().any(|c| c.is_whitespace() || c.is_control())
+                {
+                    return Err(ValidationError::new(
+                        "token",
+                        "use the registration token the Firebase SDK gave",
+                    ));
+                }
+                Ok(())
+            }
+            DeviceAddress::Apns { token } => {
+                if token.len() < 64
+                    || token.len() > 200
+                    || !token.chars().all(|c| c.is_ascii_hexdigit())
+                {
+                    return Err(ValidationError::new(
+                        "token",
+                        "use the device token from didRegisterForRemoteNotifications, in hex",
+                    ));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -683,5 +804,76 @@ mod tests {
         assert_eq!(json["kind"], "retraction");
         assert_eq!(json["id"], 7);
         assert_eq!(serde_json::from_value::<Alert>(json).unwrap(), alert);
+    }
+
+    #[test]
+    fn device_addresses_name_their_bad_field() {
+        let keys = PushKeys {
+            p256dh: "B".repeat(87),
+            auth: "A".repeat(22),
+        };
+        let ok = [
+            DeviceAddress::WebPush {
+                endpoint: "https://push.example/abc".into(),
+                keys: keys.clone(),
+            },
+            DeviceAddress::UnifiedPush {
+                endpoint: "https://ntfy.example/up123".into(),
+                keys: None,
+            },
+            DeviceAddress::Fcm {
+                token: "fcm:token-1".into(),
+            },
+            DeviceAddress::Apns {
+                token: "ab".repeat(32),
+            },
+        ];
+        for a in &ok {
+            a.validate().unwrap();
+        }
+        let bad = [
+            (
+                DeviceAddress::WebPush {
+                    endpoint: "ftp://push.example/abc".into(),
+                    keys: keys.clone(),
+                },
+                "endpoint",
+            ),
+            (
+                DeviceAddress::WebPush {
+                    endpoint: "https://push.example/abc".into(),
+                    keys: PushKeys {
+                        p256dh: "short".into(),
+                        auth: keys.auth.clone(),
+                    },
+                },
+                "keys.p256dh",
+            ),
+            (
+                DeviceAddress::UnifiedPush {
+                    endpoint: "https://up.example/x".into(),
+                    keys: Some(PushKeys {
+                        p256dh: keys.p256dh.clone(),
+                        auth: "!!".into(),
+                    }),
+                },
+                "keys.auth",
+            ),
+            (DeviceAddress::Fcm { token: "".into() }, "token"),
+            (
+                DeviceAddress::Apns {
+                    token: "not hex".into(),
+                },
+                "token",
+            ),
+        ];
+        for (a, field) in bad {
+            assert_eq!(a.validate().unwrap_err().field, field, "{a:?}");
+        }
+        let json = serde_json::to_value(&ok[2]).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"provider": "fcm", "token": "fcm:token-1"})
+        );
     }
 }

@@ -47,19 +47,29 @@ impl IndexedArea {
         })
     }
 
-    /// When the area's quiet hours end, if `now` is within them.
+    /// When the area's quiet hours end, if `now` is within them: the end's wall-clock
+    /// time in the area's zone (on a night the clocks change, the zone's own answer).
     pub fn quiet_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        use chrono::{NaiveTime, TimeZone};
         let (minutes, zone) = self.quiet?;
         let local = now.with_timezone(&zone);
         let minute = (local.hour() * 60 + local.minute()) as u16;
-        let left = minutes.minutes_left(minute);
-        if left == 0 {
+        if minutes.minutes_left(minute) == 0 {
             return None;
         }
-        let start_of_minute = now
-            - TimeDelta::seconds(i64::from(local.second()))
-            - TimeDelta::nanoseconds(i64::from(local.nanosecond() % 1_000_000_000));
-        Some(start_of_minute + TimeDelta::minutes(i64::from(left)))
+        let end =
+            NaiveTime::from_hms_opt(u32::from(minutes.end / 60), u32::from(minutes.end % 60), 0)?;
+        let mut date = local.date_naive();
+        if minute >= minutes.end {
+            date = date.succ_opt()?;
+        }
+        let naive = date.and_time(end);
+        // A time skipped by a spring-forward gap ends the quiet at the first moment after.
+        let end = zone.from_local_datetime(&naive).earliest().or_else(|| {
+            zone.from_local_datetime(&(naive + TimeDelta::hours(1)))
+                .earliest()
+        })?;
+        Some(end.with_timezone(&Utc))
     }
 }
 
@@ -249,6 +259,14 @@ mod tests {
         assert_eq!(
             area.quiet_until(now).unwrap().to_rfc3339(),
             "2026-11-29T12:00:00+00:00"
+        );
+        // The night clocks go forward (2027-03-14 in Toronto): 07:00 is EDT, 11:00 UTC.
+        let spring = DateTime::parse_from_rfc3339("2027-03-14T04:00:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(
+            area.quiet_until(spring).unwrap().to_rfc3339(),
+            "2027-03-14T11:00:00+00:00"
         );
         let noon = DateTime::parse_from_rfc3339("2026-11-29T17:00:00Z")
             .unwrap()

@@ -16,10 +16,17 @@ struct OutcomeLabels {
     outcome: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PushLabels {
+    provider: &'static str,
+    outcome: &'static str,
+}
+
 /// Alert series; cheap to clone, every clone updates the same series.
 #[derive(Debug, Clone)]
 pub struct AlertMetrics {
     outcomes: Family<OutcomeLabels, Counter>,
+    pushes: Family<PushLabels, Counter>,
     /// Watch areas the matcher holds.
     pub areas: Gauge,
     /// Matcher rounds that failed (and were retried).
@@ -38,8 +45,17 @@ impl Default for AlertMetrics {
         for outcome in ["sent", "held", "repeat", "digest", "retraction"] {
             outcomes.get_or_create(&OutcomeLabels { outcome }).inc_by(0);
         }
+        let pushes = Family::<PushLabels, Counter>::default();
+        for provider in ["web_push", "unified_push", "fcm", "apns"] {
+            for outcome in ["delivered", "gone", "failed", "retry"] {
+                pushes
+                    .get_or_create(&PushLabels { provider, outcome })
+                    .inc_by(0);
+            }
+        }
         AlertMetrics {
             outcomes,
+            pushes,
             areas: Gauge::default(),
             failures: Counter::default(),
             delay: Histogram::new(exponential_buckets(0.005, 2.0, 14)),
@@ -55,6 +71,11 @@ impl AlertMetrics {
             "alerts",
             "Alerts by outcome: sent, held (for a digest), repeat (deduplicated), digest, retraction",
             self.outcomes.clone(),
+        );
+        registry.register(
+            "pushes",
+            "Push notifications by provider and outcome: delivered, gone (device forgotten), failed, retry",
+            self.pushes.clone(),
         );
         registry.register(
             "alert_watch_areas",
@@ -81,6 +102,13 @@ impl AlertMetrics {
             "Open alert streams (WebSockets)",
             self.streams.clone(),
         );
+    }
+
+    /// Counts one push through `provider` that ended with `outcome`.
+    pub fn push(&self, provider: &'static str, outcome: &'static str) {
+        self.pushes
+            .get_or_create(&PushLabels { provider, outcome })
+            .inc();
     }
 
     /// Counts `n` alerts with `outcome`.

@@ -102,6 +102,10 @@ pub struct Matcher {
     last_refresh: Option<Instant>,
     last_prune: Option<Instant>,
     last_lag: Option<Instant>,
+    push: Option<crate::push::PushQueue>,
+    /// A batch whose round failed: read again before polling on (the consumer's position
+    /// has moved past it).
+    pending: Option<Vec<crate::log::Delivered>>,
 }
 
 impl Matcher {
@@ -122,11 +126,19 @@ impl Matcher {
             last_refresh: None,
             last_prune: None,
             last_lag: None,
+            push: None,
+            pending: None,
         }
     }
 
     pub fn with_metrics(mut self, metrics: AlertMetrics) -> Matcher {
         self.metrics = metrics;
+        self
+    }
+
+    /// Hands the people with new alerts to a [`crate::push::Pusher`].
+    pub fn with_push(mut self, queue: crate::push::PushQueue) -> Matcher {
+        self.push = Some(queue);
         self
     }
 
@@ -180,14 +192,31 @@ impl Matcher {
         {
             self.refresh_areas().await?;
         }
-        let batch = self
-            .consumer
-            .poll(self.options.batch, self.options.idle)
-            .await?;
+        let batch = match self.pending.take() {
+            Some(batch) => batch,
+            None => {
+                self.consumer
+                    .poll(self.options.batch, self.options.idle)
+                    .await?
+            }
+        };
+        let result = self.process(&batch, now).await;
+        if result.is_err() {
+            self.pending = Some(batch);
+        }
+        result
+    }
+
+    /// Matches, records and commits one batch.
+    async fn process(
+        &mut self,
+        batch: &[crate::log::Delivered],
+        now: DateTime<Utc>,
+    ) -> Result<Round, AlertError> {
         let mut candidates = Vec::new();
         let mut retracted = Vec::new();
         let mut committed_at = Vec::new();
-        for d in &batch {
+        for d in batch {
             // Unreadable records are the speed layer's to dead-letter; skip them here.
             let Ok(event) = IncidentEvent::decode(&d.payload) else {
                 continue;
@@ -210,8 +239,11 @@ impl Matcher {
             )
             .await?;
         self.notifier.publish(&recorded.notify).await;
+        if let Some(queue) = &self.push {
+            queue.notify(recorded.notify.iter().map(|(u, _)| u.clone()).collect());
+        }
         if !batch.is_empty() {
-            self.consumer.commit(&batch).await?;
+            self.consumer.commit(batch).await?;
         }
         if recorded.sent > 0 {
             let written = Utc::now().timestamp_millis();

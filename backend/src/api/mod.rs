@@ -3,6 +3,7 @@
 
 mod alerts;
 pub mod auth;
+mod devices;
 pub mod error;
 pub mod extract;
 mod health;
@@ -40,6 +41,8 @@ pub struct ApiConfig {
     pub limits: Limits,
     /// Largest request body in bytes.
     pub max_body_bytes: usize,
+    /// Accept push endpoints on private addresses or plain http (`push.allow_private_endpoints`).
+    pub allow_private_push_endpoints: bool,
 }
 
 impl Default for ApiConfig {
@@ -48,6 +51,7 @@ impl Default for ApiConfig {
             token_ttl: TimeDelta::days(30),
             limits: Limits::default(),
             max_body_bytes: 2 * 1024 * 1024,
+            allow_private_push_endpoints: false,
         }
     }
 }
@@ -66,6 +70,8 @@ pub struct AppState {
     pub layers: crate::serving::Layers,
     /// Wakes alert streams when their person has new alerts.
     pub notifier: crate::alerts::notify::Notifier,
+    /// The VAPID public key browsers subscribe with, when push is on.
+    pub vapid_public_key: Option<Arc<str>>,
 }
 
 impl AppState {
@@ -78,6 +84,7 @@ impl AppState {
             views: None,
             layers: crate::serving::Layers::new(None, None),
             notifier: crate::alerts::notify::Notifier::local(),
+            vapid_public_key: None,
         }
     }
 
@@ -128,6 +135,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/alerts", get(alerts::inbox))
         .route("/v1/alerts/stream", get(alerts::stream))
+        .route("/v1/devices", get(devices::list))
+        .route(
+            "/v1/devices/{id}",
+            put(devices::put).delete(devices::delete),
+        )
+        .route("/v1/push/vapid", get(devices::vapid))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

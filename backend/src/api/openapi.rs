@@ -6,7 +6,7 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{alerts, auth, error, health, incidents, metrics, near, stats, sync, watch};
+use super::{alerts, auth, devices, error, health, incidents, metrics, near, stats, sync, watch};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,11 +16,13 @@ use super::{alerts, auth, error, health, incidents, metrics, near, stats, sync, 
         sync::push, sync::edits, sync::pull, incidents::list, near::near, near::cell_counts,
         stats::heatmap, stats::trends, stats::summary,
         watch::put, watch::list, watch::delete, alerts::inbox, alerts::stream,
+        devices::put, devices::list, devices::delete, devices::vapid,
     ),
     components(schemas(
         error::ErrorBody, auth::Credentials, auth::Registered, auth::Session,
         vigil_sync::PushRequest, vigil_sync::PushResponse, vigil_sync::EditRequest, vigil_sync::EditResponse, vigil_sync::PullResponse, vigil_sync::Incident,
         vigil_sync::watch::WatchAreaSpec, vigil_sync::watch::Alert, watch::WatchAreaOut, watch::WatchAreaList, alerts::InboxPage,
+        vigil_sync::watch::DeviceAddress, devices::DeviceList, devices::VapidKey,
     )),
     modifiers(&BearerAuth),
 )]

@@ -275,12 +275,17 @@ macro_rules! record_in {
         }
         load_inboxes!($db, $tx, inboxes, taken.iter().filter(|t| t.2 != "held").map(|t| &t.0), since);
         for (user, incident, state) in &taken {
-            sqlx::query("UPDATE alert_keys SET state = 'retracted', body = NULL WHERE user_id = $1 AND incident_id = $2")
-                .bind(user)
-                .bind(incident)
-                .execute(&mut **$tx)
-                .await?;
-            if state == "held" {
+            // Only from the state read: another matcher may have moved it meanwhile.
+            let moved = sqlx::query(
+                "UPDATE alert_keys SET state = 'retracted', body = NULL WHERE user_id = $1 AND incident_id = $2 AND state = $3",
+            )
+            .bind(user)
+            .bind(incident)
+            .bind(state)
+            .execute(&mut **$tx)
+            .await?
+            .rows_affected();
+            if moved == 0 || state == "held" {
                 continue;
             }
             let incident_id: IncidentId = incident
@@ -309,8 +314,19 @@ macro_rules! record_in {
         .await?;
         let mut digests: BTreeMap<String, (DigestReason, Vec<String>, Vec<Held>)> = BTreeMap::new();
         for (user, incident, reason, body) in due {
-            let held: Held = serde_json::from_str(body.as_deref().unwrap_or_default())
-                .map_err(|e| StoreError::Corrupt(format!("held alert {user}/{incident}: {e}")))?;
+            let held: Held = match serde_json::from_str(body.as_deref().unwrap_or_default()) {
+                Ok(held) => held,
+                Err(error) => {
+                    // One unreadable row must not stop every digest: set it aside.
+                    tracing::error!(%user, %incident, %error, "held alert cannot be read; dropped from its digest");
+                    sqlx::query("UPDATE alert_keys SET state = 'retracted' WHERE user_id = $1 AND incident_id = $2")
+                        .bind(&user)
+                        .bind(&incident)
+                        .execute(&mut **$tx)
+                        .await?;
+                    continue;
+                }
+            };
             let reason = if reason == "quiet_hours" { DigestReason::QuietHours } else { DigestReason::RateLimit };
             let entry = digests.entry(user).or_insert_with(|| (reason, Vec::new(), Vec::new()));
             entry.1.push(incident);
@@ -319,19 +335,32 @@ macro_rules! record_in {
         load_inboxes!($db, $tx, inboxes, digests.keys(), since);
         for (user, (reason, ids, held)) in digests {
             let inbox = inboxes.entry(user.clone()).or_default();
-            inbox.last_seq += 1;
+            let seq = inbox.last_seq + 1;
+            // Claim the rows still held: another matcher may have sent them meanwhile.
+            let mut claimed: HashSet<String> = HashSet::new();
+            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE alert_keys SET state = 'digested', body = NULL, seq = ");
+                qb.push_bind(seq);
+                qb.push(" WHERE state = 'held' AND user_id = ");
+                qb.push_bind(user.as_str());
+                qb.push(" AND incident_id");
+                push_in!(qb, chunk, " RETURNING incident_id");
+                let rows: Vec<String> = qb.build_query_scalar().fetch_all(&mut **$tx).await?;
+                claimed.extend(rows);
+            }
+            if claimed.is_empty() {
+                continue;
+            }
+            let held: Vec<Held> = ids
+                .iter()
+                .zip(held)
+                .filter(|(id, _)| claimed.contains(*id))
+                .map(|(_, h)| h)
+                .collect();
+            inbox.last_seq = seq;
             inbox.recent += 1;
             inbox.touched = true;
             rec.digests += 1;
-            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-                let mut qb = sqlx::QueryBuilder::<$db>::new("UPDATE alert_keys SET state = 'digested', body = NULL, seq = ");
-                qb.push_bind(inbox.last_seq);
-                qb.push(" WHERE user_id = ");
-                qb.push_bind(user.as_str());
-                qb.push(" AND incident_id");
-                push_in!(qb, chunk, "");
-                qb.build().execute(&mut **$tx).await?;
-            }
             let mut areas: Vec<String> = Vec::new();
             for h in &held {
                 for a in &h.areas {
@@ -342,7 +371,7 @@ macro_rules! record_in {
             }
             alerts.push(NewAlert {
                 user,
-                seq: inbox.last_seq,
+                seq,
                 kind: "digest",
                 body: json(&AlertBody::Digest {
                     reason,

@@ -203,7 +203,10 @@ impl Db {
     pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
         Ok(WriteTx {
             tx: match &self.pool {
-                Pool::Sqlite(pool) => Tx::Sqlite(pool.begin().await?),
+                // IMMEDIATE: take the write lock at the start, so a transaction that reads
+                // before it writes waits for other writers instead of failing with
+                // SQLITE_BUSY_SNAPSHOT when one commits in between.
+                Pool::Sqlite(pool) => Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
                 Pool::Postgres(pool) => Tx::Postgres(pool.begin().await?),
             },
         })

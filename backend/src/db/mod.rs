@@ -16,6 +16,7 @@ macro_rules! incident_columns {
 
 mod accounts;
 mod alerts;
+mod devices;
 mod feeds;
 mod incidents;
 mod relay;
@@ -32,6 +33,7 @@ use sqlx::{
 
 pub use accounts::UserId;
 pub use alerts::{AlertPolicy, Candidate, Recorded};
+pub use devices::{DeviceRow, MAX_DEVICES_PER_USER, PutDevice};
 pub use feeds::FeedOutcome;
 pub use incidents::{IncidentFilter, InsertOutcome, NewIncident, WriteTx};
 pub use relay::OutboxEntry;

@@ -234,6 +234,9 @@ pub struct Speed {
     unreadable: u64,
     metrics: PipelineMetrics,
     last_housekeeping: Option<Instant>,
+    /// A batch whose round failed: applied again before polling on (the consumer's
+    /// position has moved past it).
+    pending: Option<Vec<crate::log::Delivered>>,
 }
 
 impl Speed {
@@ -251,6 +254,7 @@ impl Speed {
             unreadable: 0,
             metrics: PipelineMetrics::default(),
             last_housekeeping: None,
+            pending: None,
         }
     }
 
@@ -267,17 +271,30 @@ impl Speed {
 
     /// One round: poll, apply, dead-letter, commit. Returns how many records it read.
     pub async fn run_once(&mut self) -> Result<usize, SpeedError> {
-        let batch = self
-            .consumer
-            .poll(self.options.batch, self.options.idle)
-            .await?;
+        let batch = match self.pending.take() {
+            Some(batch) => batch,
+            None => {
+                self.consumer
+                    .poll(self.options.batch, self.options.idle)
+                    .await?
+            }
+        };
         self.housekeeping().await;
         if batch.is_empty() {
             return Ok(0);
         }
+        let result = self.apply_batch(&batch).await;
+        if result.is_err() {
+            self.pending = Some(batch);
+        }
+        result
+    }
+
+    /// Applies, dead-letters and commits one batch.
+    async fn apply_batch(&mut self, batch: &[crate::log::Delivered]) -> Result<usize, SpeedError> {
         let mut events = Vec::with_capacity(batch.len());
         let mut bad = Vec::new();
-        for d in &batch {
+        for d in batch {
             match IncidentEvent::decode(&d.payload) {
                 Ok(event) => events.push(event),
                 Err(error) => {
@@ -311,7 +328,7 @@ impl Speed {
         }
         if self.options.commit {
             let started = Instant::now();
-            self.consumer.commit(&batch).await?;
+            self.consumer.commit(batch).await?;
             self.metrics
                 .engine_op(self.dead_letters.engine(), "commit", started.elapsed());
         }
