@@ -1,7 +1,7 @@
 //! Push notifications to phones and browsers: a nudge that new alerts are in the inbox.
 //!
-//! Every provider implements [`PushProvider`]: Web Push ([`webpush::WebPush`], VAPID and
-//! RFC 8291 encryption), UnifiedPush ([`webpush::UnifiedPush`]), Firebase Cloud Messaging
+//! Every provider implements [`PushProvider`]: Web Push and UnifiedPush
+//! ([`webpush::EndpointPush`], VAPID and RFC 8291 encryption), Firebase Cloud Messaging
 //! HTTP v1 ([`fcm::Fcm`]) and APNs over HTTP/2 with token authentication
 //! ([`apns::Apns`]). [`Push`] holds the configured ones and picks by the device's address.
 //!
@@ -196,8 +196,8 @@ fn default_apns_url() -> String {
 /// The configured providers.
 #[derive(Debug)]
 pub struct Push {
-    web: webpush::WebPush,
-    unified: webpush::UnifiedPush,
+    web: webpush::EndpointPush,
+    unified: webpush::EndpointPush,
     fcm: Option<fcm::Fcm>,
     apns: Option<apns::Apns>,
     vapid: Arc<webpush::Vapid>,
@@ -273,12 +273,14 @@ impl Push {
             }
         };
         Ok(Push {
-            web: webpush::WebPush {
+            web: webpush::EndpointPush {
+                name: "web_push",
                 http: http.clone(),
                 vapid: vapid.clone(),
                 ttl: config.ttl_seconds,
             },
-            unified: webpush::UnifiedPush {
+            unified: webpush::EndpointPush {
+                name: "unified_push",
                 http,
                 vapid: vapid.clone(),
                 ttl: config.ttl_seconds,

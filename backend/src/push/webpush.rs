@@ -135,18 +135,12 @@ impl Vapid {
     }
 }
 
-/// Web Push: the encrypted message POSTed to the browser's push service with VAPID.
+/// Web Push and UnifiedPush: the message POSTed to the endpoint the browser or the
+/// distributor gave, encrypted (RFC 8291) with VAPID when the device gave keys (always
+/// for Web Push), else as plain JSON (UnifiedPush apps that do not decrypt).
 #[derive(Debug)]
-pub struct WebPush {
-    pub(super) http: reqwest::Client,
-    pub(super) vapid: std::sync::Arc<Vapid>,
-    pub(super) ttl: u32,
-}
-
-/// UnifiedPush: the message POSTed to the distributor's endpoint, encrypted as Web Push
-/// when the app gave keys (with VAPID), else as plain JSON.
-#[derive(Debug)]
-pub struct UnifiedPush {
+pub struct EndpointPush {
+    pub(super) name: &'static str,
     pub(super) http: reqwest::Client,
     pub(super) vapid: std::sync::Arc<Vapid>,
     pub(super) ttl: u32,
@@ -210,9 +204,9 @@ async fn post(
     }
 }
 
-impl super::PushProvider for WebPush {
+impl super::PushProvider for EndpointPush {
     fn name(&self) -> &'static str {
-        "web_push"
+        self.name
     }
 
     async fn send(
@@ -220,46 +214,12 @@ impl super::PushProvider for WebPush {
         to: &vigil_sync::watch::DeviceAddress,
         message: &super::Message,
     ) -> super::Sent {
-        match to {
-            vigil_sync::watch::DeviceAddress::WebPush { endpoint, keys } => {
-                post(
-                    &self.http,
-                    &self.vapid,
-                    self.ttl,
-                    endpoint,
-                    Some(keys),
-                    message,
-                )
-                .await
-            }
-            _ => super::Sent::Failed("not a Web Push subscription".into()),
-        }
-    }
-}
-
-impl super::PushProvider for UnifiedPush {
-    fn name(&self) -> &'static str {
-        "unified_push"
-    }
-
-    async fn send(
-        &self,
-        to: &vigil_sync::watch::DeviceAddress,
-        message: &super::Message,
-    ) -> super::Sent {
-        match to {
-            vigil_sync::watch::DeviceAddress::UnifiedPush { endpoint, keys } => {
-                post(
-                    &self.http,
-                    &self.vapid,
-                    self.ttl,
-                    endpoint,
-                    keys.as_ref(),
-                    message,
-                )
-                .await
-            }
-            _ => super::Sent::Failed("not a UnifiedPush endpoint".into()),
-        }
+        use vigil_sync::watch::DeviceAddress;
+        let (endpoint, keys) = match to {
+            DeviceAddress::WebPush { endpoint, keys } => (endpoint, Some(keys)),
+            DeviceAddress::UnifiedPush { endpoint, keys } => (endpoint, keys.as_ref()),
+            _ => return super::Sent::Failed("not a Web Push or UnifiedPush endpoint".into()),
+        };
+        post(&self.http, &self.vapid, self.ttl, endpoint, keys, message).await
     }
 }
