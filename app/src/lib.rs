@@ -3,9 +3,11 @@
 //! - [`store`]: the offline SQLite store (drafts, outbox, cached incidents and their
 //!   cursor, watch areas, alerts, settings).
 //! - [`edits`]: edits of submitted reports, queued offline.
+//! - [`alerts`]: watch areas sent to the server, and the alerts inbox (live stream and pull).
 //! - [`sync`]: the sync client (push the outbox, pull changes, backoff with jitter).
 //! - [`session`]: the signed-in account.
 
+pub mod alerts;
 pub mod edits;
 pub mod session;
 pub mod store;
@@ -14,6 +16,7 @@ pub mod sync;
 use serde::Serialize;
 use vigil_sync::Category;
 
+pub use alerts::{AreaItem, AreaState, AreasSent, InboxItem};
 pub use edits::{EditItem, EditState, EditsApplied};
 pub use session::Session;
 pub use store::{Draft, DraftInput, OutboxItem, OutboxState, Store, StoreError};

@@ -21,6 +21,7 @@ use vigil_sync::{
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/client/0001_initial.sql"),
     include_str!("../../migrations/client/0002_edits.sql"),
+    include_str!("../../migrations/client/0003_alerts.sql"),
 ];
 
 /// Why the store refused.
@@ -123,17 +124,6 @@ pub struct OutboxItem {
     pub attempts: u32,
     /// Why the last attempt did not get through ("not sent yet: ...").
     pub last_error: Option<String>,
-}
-
-/// A watch area: a circle for now (polygons are stored by the app once it draws them).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Area {
-    pub id: String,
-    pub name: String,
-    pub centre: Location,
-    pub radius_m: f64,
-    /// Category codes to watch; empty means all.
-    pub categories: Vec<String>,
 }
 
 /// What applying one push answer did.
@@ -616,85 +606,6 @@ impl Store {
             .conn
             .query_row("SELECT COUNT(*) FROM incidents", [], |r| r.get::<_, i64>(0))?
             as u64)
-    }
-
-    // ---- watch areas ----
-
-    /// Adds a circular watch area.
-    pub fn add_area(
-        &self,
-        name: &str,
-        centre: Location,
-        radius_m: f64,
-        categories: &[String],
-        now: DateTime<Utc>,
-    ) -> Result<Area, StoreError> {
-        vigil_sync::validate::check_location(&centre).map_err(|e| StoreError::Invalid {
-            field: e.field.replace("location", "centre"),
-            reason: e.reason,
-        })?;
-        if !(radius_m.is_finite() && (10.0..=50_000.0).contains(&radius_m)) {
-            return Err(StoreError::Invalid {
-                field: "radius_m".into(),
-                reason: "must be from 10 to 50,000 metres".into(),
-            });
-        }
-        for c in categories {
-            c.parse::<vigil_sync::Category>()
-                .map_err(|e| StoreError::Invalid {
-                    field: "categories".into(),
-                    reason: e.to_string(),
-                })?;
-        }
-        if name.trim().is_empty() {
-            return Err(StoreError::Invalid {
-                field: "name".into(),
-                reason: "give the area a name, such as \"Home\"".into(),
-            });
-        }
-        let area = Area {
-            id: Uuid::now_v7().to_string(),
-            name: name.trim().to_owned(),
-            centre,
-            radius_m,
-            categories: categories.to_vec(),
-        };
-        self.conn.execute(
-            "INSERT INTO areas (id, name, centre_lat, centre_lon, radius_m, categories, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                area.id,
-                area.name,
-                centre.lat,
-                centre.lon,
-                radius_m,
-                serde_json::to_string(categories).unwrap_or_else(|_| "[]".into()),
-                now_ms(now)
-            ],
-        )?;
-        Ok(area)
-    }
-
-    pub fn areas(&self) -> Result<Vec<Area>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, name, centre_lat, centre_lon, radius_m, categories FROM areas
-             WHERE radius_m IS NOT NULL ORDER BY created_at, id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            let categories: String = r.get(5)?;
-            Ok(Area {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                centre: Location {
-                    lat: r.get(2)?,
-                    lon: r.get(3)?,
-                    accuracy_m: None,
-                },
-                radius_m: r.get(4)?,
-                categories: serde_json::from_str(&categories).unwrap_or_default(),
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 

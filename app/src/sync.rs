@@ -13,10 +13,11 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use vigil_sync::{
     Cursor, EditRequest, EditResponse, PullResponse, PushRequest, PushResponse, ReportEdit,
-    ReportSubmission,
+    ReportSubmission, watch::Alert,
 };
 
 use crate::{
+    alerts::{AreasSent, pull_alerts, push_areas},
     edits::EditsApplied,
     store::{PushApplied, Store, StoreError},
 };
@@ -92,13 +93,18 @@ pub struct Server {
 }
 
 /// What one sync did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SyncSummary {
     pub sent: usize,
     pub rejected: usize,
     /// What happened to the edits of submitted reports.
     pub edits: EditsApplied,
+    /// Incident changes pulled.
     pub pulled: usize,
+    /// Watch-area changes sent.
+    pub areas: AreasSent,
+    /// Alerts new in the inbox, oldest first.
+    pub alerts: Vec<Alert>,
 }
 
 impl Server {
@@ -123,10 +129,16 @@ impl Server {
         self.token.as_deref()
     }
 
-    async fn send<T: DeserializeOwned>(
-        &self,
-        request: reqwest::RequestBuilder,
-    ) -> Result<T, SyncError> {
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub(crate) fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends `request` with the token; the body of a successful answer.
+    async fn answer(&self, request: reqwest::RequestBuilder) -> Result<bytes::Bytes, SyncError> {
         let request = match &self.token {
             Some(t) => request.bearer_auth(t),
             None => request,
@@ -154,7 +166,24 @@ impl Server {
                 message: message_of(&bytes),
             });
         }
+        Ok(bytes)
+    }
+
+    /// Sends `request`; the answer's JSON body.
+    pub(crate) async fn send<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, SyncError> {
+        let bytes = self.answer(request).await?;
         serde_json::from_slice(&bytes).map_err(|e| SyncError::Garbage(e.to_string()))
+    }
+
+    /// Sends `request`, whose answer has no body worth reading (`204 No Content`).
+    pub(crate) async fn send_empty(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(), SyncError> {
+        self.answer(request).await.map(drop)
     }
 
     /// Creates an account.
@@ -313,7 +342,7 @@ pub async fn pull_changes(store: &mut Store, server: &Server) -> Result<usize, S
     }
 }
 
-/// Pushes reports, then edits, then pulls; transient failures are retried with `backoff`.
+/// Pushes reports, edits and watch areas, then pulls changes and alerts; transient failures are retried with `backoff`.
 pub async fn sync(
     store: &mut Store,
     server: &Server,
@@ -324,12 +353,16 @@ pub async fn sync(
         let result = async {
             let pushed = push_outbox(store, server).await?;
             let edits = push_edits(store, server).await?;
+            let areas = push_areas(store, server).await?;
             let pulled = pull_changes(store, server).await?;
+            let alerts = pull_alerts(store, server).await?;
             Ok::<_, SyncError>(SyncSummary {
                 sent: pushed.sent,
                 rejected: pushed.rejected,
                 edits,
                 pulled,
+                areas,
+                alerts,
             })
         }
         .await;

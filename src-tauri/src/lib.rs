@@ -10,21 +10,29 @@
 //! answers an error as a sentence the UI can show as it is.
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use serde::Serialize;
-use tauri::{Manager, State};
-use tokio::sync::Mutex;
+use tauri::{AppHandle, Emitter, Manager, State};
+use tauri_plugin_notification::NotificationExt;
+use tokio::sync::{Mutex, Notify};
 use vigil_app::{
-    AppInfo, Backoff, Draft, DraftInput, OutboxItem, Server, Session, Store,
+    AppInfo, AreaItem, Backoff, Draft, DraftInput, InboxItem, OutboxItem, Server, Session, Store,
+    SyncError,
     sync::{self},
 };
-use vigil_sync::Incident;
+use vigil_sync::{
+    Incident,
+    watch::{Notice, WatchAreaSpec},
+};
 
 /// What the commands share: the offline store and where it lives.
 struct Client {
     store: Mutex<Store>,
     dir: PathBuf,
+    /// Woken by a sign-in, so the alert stream (re)connects with the new session.
+    signed_in: Notify,
 }
 
 type Answer<T> = Result<T, String>;
@@ -129,33 +137,61 @@ async fn set_tile_url(client: State<'_, Client>, url: String) -> Answer<String> 
     Ok(url.to_owned())
 }
 
-/// The watch areas kept on this device.
+/// The watch areas kept on this device, and whether the server has them.
 #[tauri::command]
-async fn areas(client: State<'_, Client>) -> Answer<Vec<vigil_app::store::Area>> {
-    client.store.lock().await.areas().map_err(say)
+async fn areas(client: State<'_, Client>) -> Answer<Vec<AreaItem>> {
+    client.store.lock().await.watch_areas().map_err(say)
 }
 
-/// Adds a circular watch area; the error names the field to fix.
+/// Saves a watch area (a new one without `id`), checked with the server's rules; the
+/// error names the field to fix. The next sync sends it.
 #[tauri::command]
-async fn add_area(
+async fn save_area(
     client: State<'_, Client>,
-    name: String,
-    lat: f64,
-    lon: f64,
-    radius_m: f64,
-    categories: Vec<String>,
-) -> Answer<vigil_app::store::Area> {
-    let centre = vigil_sync::Location {
-        lat,
-        lon,
-        accuracy_m: None,
-    };
+    id: Option<String>,
+    spec: WatchAreaSpec,
+) -> Answer<AreaItem> {
     client
         .store
         .lock()
         .await
-        .add_area(&name, centre, radius_m, &categories, Utc::now())
+        .save_area(id.as_deref(), spec, Utc::now())
         .map_err(say)
+}
+
+/// Stops watching an area (removed on the server at the next sync).
+#[tauri::command]
+async fn delete_area(client: State<'_, Client>, id: String) -> Answer<()> {
+    client
+        .store
+        .lock()
+        .await
+        .delete_area(&id, Utc::now())
+        .map_err(say)
+}
+
+/// The alerts inbox, newest first, with how many are unread.
+#[derive(Debug, Serialize)]
+struct Inbox {
+    alerts: Vec<InboxItem>,
+    unread: u64,
+}
+
+#[tauri::command]
+async fn alerts(client: State<'_, Client>, limit: Option<usize>) -> Answer<Inbox> {
+    let store = client.store.lock().await;
+    Ok(Inbox {
+        alerts: store.inbox(limit.unwrap_or(200)).map_err(say)?,
+        unread: store.unread_alerts().map_err(say)?,
+    })
+}
+
+/// Marks every alert up to `up_to` read.
+#[tauri::command]
+async fn mark_alerts_read(client: State<'_, Client>, up_to: u64) -> Answer<u64> {
+    let store = client.store.lock().await;
+    store.mark_alerts_read(up_to, Utc::now()).map_err(say)?;
+    store.unread_alerts().map_err(say)
 }
 
 /// Who is signed in, and where.
@@ -194,6 +230,7 @@ async fn sign_in(
     }
     .save(&client.dir)
     .map_err(say)?;
+    client.signed_in.notify_one();
     Ok(Account { server, username })
 }
 
@@ -208,11 +245,14 @@ struct Synced {
     sent: usize,
     rejected: usize,
     pulled: usize,
+    /// New alerts in the inbox.
+    alerts: usize,
 }
 
-/// Pushes the outbox and pulls changes; retries a few times while offline.
+/// Pushes the outbox, edits and watch areas, pulls changes and alerts (notifying new
+/// ones); retries a few times while offline.
 #[tauri::command]
-async fn sync_now(client: State<'_, Client>) -> Answer<Synced> {
+async fn sync_now(app: AppHandle, client: State<'_, Client>) -> Answer<Synced> {
     let session = Session::load(&client.dir)
         .map_err(say)?
         .ok_or("not signed in: open Settings and sign in to a server")?;
@@ -225,11 +265,105 @@ async fn sync_now(client: State<'_, Client>) -> Answer<Synced> {
     let done = sync::sync(&mut store, &server, backoff)
         .await
         .map_err(say)?;
+    drop(store);
+    if !done.alerts.is_empty() {
+        notify_new(&app).await;
+    }
     Ok(Synced {
         sent: done.sent,
         rejected: done.rejected,
         pulled: done.pulled,
+        alerts: done.alerts.len(),
     })
+}
+
+/// Shows one OS notification for the alerts no notification has covered yet, and tells
+/// the UI the inbox changed (event `alerts`, with the unread count).
+async fn notify_new(app: &AppHandle) {
+    let client = app.state::<Client>();
+    let (fresh, unread) = {
+        let mut store = client.store.lock().await;
+        let fresh = store.take_unnotified(Utc::now());
+        (fresh, store.unread_alerts().unwrap_or(0))
+    };
+    match fresh {
+        Ok(fresh) => {
+            if let Some(notice) = Notice::for_alerts(&fresh) {
+                let shown = app
+                    .notification()
+                    .builder()
+                    .title(&notice.title)
+                    .body(&notice.body)
+                    .show();
+                match shown {
+                    Ok(()) => {
+                        tracing::info!(alert = notice.alert_id, title = %notice.title, "notified")
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "the OS notification failed; the alert is in the inbox")
+                    }
+                }
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot read new alerts"),
+    }
+    let _ = app.emit("alerts", unread);
+}
+
+/// Follows the live alert stream while someone is signed in, reconnecting with backoff;
+/// each arrival is kept in the inbox and notified.
+async fn follow_alerts(app: AppHandle) {
+    let backoff = Backoff {
+        base: Duration::from_secs(1),
+        max: Duration::from_secs(30),
+        attempts: u32::MAX,
+    };
+    let mut attempt = 0;
+    loop {
+        let client = app.state::<Client>();
+        let session = match Session::load(&client.dir) {
+            Ok(Some(session)) => session,
+            Ok(None) => {
+                client.signed_in.notified().await;
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the session; alerts wait for a sign-in");
+                client.signed_in.notified().await;
+                continue;
+            }
+        };
+        let server = match Server::new(&session.server, Some(session.token)) {
+            Ok(server) => server,
+            Err(error) => {
+                tracing::warn!(%error, "bad server URL; alerts wait for a sign-in");
+                client.signed_in.notified().await;
+                continue;
+            }
+        };
+        let started = Instant::now();
+        let handle = app.clone();
+        let ended = vigil_app::alerts::stream_alerts(&client.store, &server, move |_new| {
+            let handle = handle.clone();
+            tauri::async_runtime::spawn(async move { notify_new(&handle).await });
+        })
+        .await;
+        if let Err(SyncError::Unauthorized(why)) = &ended {
+            tracing::warn!(%why, "the alert stream refused the session; waiting for a sign-in");
+            client.signed_in.notified().await;
+            continue;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            attempt = 0;
+        }
+        let wait = backoff.delay(attempt);
+        attempt = attempt.saturating_add(1);
+        tracing::info!(ended = ?ended.err(), retry_in = ?wait, "alert stream ended; reconnecting");
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = client.signed_in.notified() => {}
+        }
+    }
 }
 
 /// The client's data directory: `VIGIL_DESKTOP_DATA_DIR`, else the platform's app data
@@ -251,7 +385,16 @@ fn data_dir(app: &tauri::App) -> Result<PathBuf, String> {
 /// runtime), since the shell has nothing useful to do without one.
 #[cfg_attr(mobile, tauri::mobile_entry_point)]
 pub fn run() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init()
+        .ok();
     tauri::Builder::default()
+        .plugin(tauri_plugin_notification::init())
         .setup(|app| {
             let dir = data_dir(app)?;
             std::fs::create_dir_all(&dir)
@@ -260,7 +403,9 @@ pub fn run() {
             app.manage(Client {
                 store: Mutex::new(store),
                 dir,
+                signed_in: Notify::new(),
             });
+            tauri::async_runtime::spawn(follow_alerts(app.handle().clone()));
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![
@@ -274,7 +419,10 @@ pub fn run() {
             tile_url,
             set_tile_url,
             areas,
-            add_area,
+            save_area,
+            delete_area,
+            alerts,
+            mark_alerts_read,
             account,
             sign_in,
             sign_out,

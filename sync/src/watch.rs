@@ -877,3 +877,56 @@ mod tests {
         );
     }
 }
+
+/// One notification about new alerts: a title and a line, and which alert it is about.
+/// The backend pushes it to phones and browsers; the desktop app shows it as an OS
+/// notification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notice {
+    pub alert_id: u64,
+    pub kind: &'static str,
+    pub title: String,
+    pub body: String,
+}
+
+impl Notice {
+    /// The notification for `alerts` (new since the device's last push, oldest first):
+    /// the newest alert's, counting the others. `None` when there is nothing to show.
+    pub fn for_alerts(alerts: &[Alert]) -> Option<Notice> {
+        let shown: Vec<&Alert> = alerts
+            .iter()
+            .filter(|a| !matches!(a.body, AlertBody::Retraction { .. }))
+            .collect();
+        let newest = shown.last()?;
+        let (kind, mut title, body) = match &newest.body {
+            AlertBody::Incident { incident, areas } => (
+                "incident",
+                format!("{} near {}", incident.category.label(), areas.join(", ")),
+                incident
+                    .place
+                    .clone()
+                    .unwrap_or_else(|| incident.summary.chars().take(120).collect()),
+            ),
+            AlertBody::Digest {
+                incidents, areas, ..
+            } => (
+                "digest",
+                format!("{} incidents near {}", incidents.len(), areas.join(", ")),
+                "Held back during quiet hours or a burst of reports; open Vigil to see them"
+                    .to_owned(),
+            ),
+            AlertBody::Retraction { .. } => return None,
+        };
+        // Short enough for a lock screen, and for one Web Push record whatever the names.
+        title = title.chars().take(100).collect();
+        if shown.len() > 1 {
+            title = format!("{title} (+{} more)", shown.len() - 1);
+        }
+        Some(Notice {
+            alert_id: newest.id,
+            kind,
+            title,
+            body: body.chars().take(200).collect(),
+        })
+    }
+}

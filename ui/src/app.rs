@@ -1,12 +1,13 @@
 //! The window: a navigation bar and one screen at a time (report, outbox, incidents,
-//! settings, about). Every screen reaches the client core only through [`invoke`].
+//! watch areas, alerts, settings, about). Every screen reaches the client core only through [`invoke`].
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use crate::area::{AreaForm, ShapeKind};
 use crate::filter::Filter;
 use crate::form::ReportForm;
-use crate::invoke::{self, AppInfo};
+use crate::invoke::{self, AlertBody, AppInfo, Shape};
 use crate::map::IncidentMap;
 use crate::text;
 
@@ -17,16 +18,18 @@ enum Screen {
     Outbox,
     Incidents,
     Areas,
+    Alerts,
     Settings,
     About,
 }
 
 impl Screen {
-    const ALL: [Screen; 6] = [
+    const ALL: [Screen; 7] = [
         Screen::Report,
         Screen::Outbox,
         Screen::Incidents,
         Screen::Areas,
+        Screen::Alerts,
         Screen::Settings,
         Screen::About,
     ];
@@ -37,6 +40,7 @@ impl Screen {
             Screen::Outbox => "outbox",
             Screen::Incidents => "incidents",
             Screen::Areas => "areas",
+            Screen::Alerts => "alerts",
             Screen::Settings => "settings",
             Screen::About => "about",
         }
@@ -48,6 +52,7 @@ impl Screen {
             Screen::Outbox => text::NAV_OUTBOX,
             Screen::Incidents => text::NAV_INCIDENTS,
             Screen::Areas => text::NAV_AREAS,
+            Screen::Alerts => text::ALERTS_TITLE,
             Screen::Settings => text::NAV_SETTINGS,
             Screen::About => text::NAV_ABOUT,
         }
@@ -60,6 +65,20 @@ pub fn App() -> impl IntoView {
     // Local, not Send: the shell call is a JS promise.
     let info = LocalResource::new(invoke::app_info);
     let (screen, set_screen) = signal(Screen::Report);
+    // Unread alerts, for the navigation bar: read once, then kept by the shell's `alerts`
+    // event (sent with the unread count whenever the inbox changes).
+    let (unread, set_unread) = signal(0u64);
+    let (inbox_version, set_inbox_version) = signal(0u32);
+    spawn_local(async move {
+        if let Ok(inbox) = invoke::alerts().await {
+            set_unread.set(inbox.unread);
+        }
+        invoke::listen("alerts", move |payload| {
+            set_unread.set(payload.trim().parse().unwrap_or(0));
+            set_inbox_version.update(|v| *v += 1);
+        })
+        .await;
+    });
 
     let nav = Screen::ALL
         .into_iter()
@@ -69,10 +88,14 @@ pub fn App() -> impl IntoView {
                     id=format!("nav-{}", s.id())
                     class="nav-item"
                     class:active=move || screen.get() == s
+                    class:unread=move || s == Screen::Alerts && (unread.get() != 0)
                     aria-current=move || (screen.get() == s).then_some("page")
                     on:click=move |_| set_screen.set(s)
                 >
-                    {s.label()}
+                    {move || match s {
+                        Screen::Alerts => text::nav_alerts(unread.get()),
+                        _ => s.label().to_owned(),
+                    }}
                 </button>
             }
         })
@@ -104,6 +127,9 @@ pub fn App() -> impl IntoView {
                                             }
                                             Screen::Areas => {
                                                 view! { <AreasScreen info=info.clone() /> }.into_any()
+                                            }
+                                            Screen::Alerts => {
+                                                view! { <AlertsScreen info=info.clone() version=inbox_version set_unread /> }.into_any()
                                             }
                                             Screen::Settings => view! { <SettingsScreen /> }.into_any(),
                                             Screen::About => {
@@ -347,7 +373,7 @@ fn OutboxScreen(info: AppInfo) -> impl IntoView {
     let sync = move |_| {
         spawn_local(async move {
             set_note.set(Some(match invoke::sync_now().await {
-                Ok(s) => Note::Done(text::synced(s.sent, s.rejected, s.pulled)),
+                Ok(s) => Note::Done(text::synced(s.sent, s.rejected, s.pulled, s.alerts)),
                 Err(e) => Note::Failed(e.to_string()),
             }));
             set_version.update(|v| *v += 1);
@@ -470,7 +496,8 @@ fn IncidentsScreen(info: AppInfo) -> impl IntoView {
     }
 }
 
-/// Watch areas: circles around the places one cares about, each with its categories.
+/// Watch areas: circles or polygons around the places one cares about, each with its
+/// categories, severity and quiet hours; saved here and sent on the next sync.
 #[component]
 fn AreasScreen(info: AppInfo) -> impl IntoView {
     let (version, set_version) = signal(0u32);
@@ -479,42 +506,54 @@ fn AreasScreen(info: AppInfo) -> impl IntoView {
         invoke::areas()
     });
     let (name, set_name) = signal(String::new());
+    let (shape, set_shape) = signal(ShapeKind::Circle);
     let (lat, set_lat) = signal(String::new());
     let (lon, set_lon) = signal(String::new());
     let (radius, set_radius) = signal("800".to_owned());
+    let (points, set_points) = signal(String::new());
     let (category, set_category) = signal(String::new());
+    let (severity, set_severity) = signal("1".to_owned());
+    let (quiet_start, set_quiet_start) = signal(String::new());
+    let (quiet_end, set_quiet_end) = signal(String::new());
+    let (zone, set_zone) = signal(local_time_zone());
     let (note, set_note) = signal(None::<Note>);
     let add = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let number = |text: String, field: &'static str| {
-            text.trim()
-                .parse::<f64>()
-                .map_err(|_| text::not_a_number(field))
+        let form = AreaForm {
+            name: name.get_untracked(),
+            shape: shape.get_untracked(),
+            lat: lat.get_untracked(),
+            lon: lon.get_untracked(),
+            radius_m: radius.get_untracked(),
+            points: points.get_untracked(),
+            category: category.get_untracked(),
+            min_severity: severity.get_untracked(),
+            quiet_start: quiet_start.get_untracked(),
+            quiet_end: quiet_end.get_untracked(),
+            time_zone: zone.get_untracked(),
         };
-        let parsed = (|| {
-            Ok::<_, String>((
-                number(lat.get_untracked(), text::FIELD_LAT)?,
-                number(lon.get_untracked(), text::FIELD_LON)?,
-                number(radius.get_untracked(), text::FIELD_RADIUS)?,
-            ))
-        })();
-        let (lat, lon, radius) = match parsed {
-            Ok(p) => p,
+        let spec = match form.spec() {
+            Ok(spec) => spec,
             Err(e) => {
                 set_note.set(Some(Note::Failed(e)));
                 return;
             }
         };
-        let categories: Vec<String> = Some(category.get_untracked())
-            .filter(|c| !c.is_empty())
-            .into_iter()
-            .collect();
         spawn_local(async move {
-            match invoke::add_area(&name.get_untracked(), lat, lon, radius, &categories).await {
+            match invoke::save_area(None, &spec).await {
                 Ok(area) => {
                     set_note.set(Some(Note::Done(text::area_added(&area.name))));
                     set_name.set(String::new());
                 }
+                Err(e) => set_note.set(Some(Note::Failed(e.to_string()))),
+            }
+            set_version.update(|v| *v += 1);
+        });
+    };
+    let delete = move |id: String, name: String| {
+        spawn_local(async move {
+            match invoke::delete_area(&id).await {
+                Ok(()) => set_note.set(Some(Note::Done(text::area_deleted(&name)))),
                 Err(e) => set_note.set(Some(Note::Failed(e.to_string()))),
             }
             set_version.update(|v| *v += 1);
@@ -530,18 +569,30 @@ fn AreasScreen(info: AppInfo) -> impl IntoView {
                     Suspend::new(async move {
                         listed(areas.await, text::AREAS_EMPTY, |list| view! {
                             <ul class="items areas">
-                                {list.into_iter().map(|a| view! {
-                                    <li class="item">
-                                        <strong>{a.name}</strong>
-                                        <span>{text::circle(a.radius_m, a.centre.lat, a.centre.lon)}</span>
-                                        <span class="why">{
-                                            if a.categories.is_empty() {
-                                                text::ALL_CATEGORIES.to_owned()
-                                            } else {
-                                                a.categories.iter().map(|c| info.label(c)).collect::<Vec<_>>().join(", ")
-                                            }
-                                        }</span>
-                                    </li>
+                                {list.into_iter().map(|a| {
+                                    let (id, area_name) = (a.id.clone(), a.name.clone());
+                                    let synced = a.state == "synced";
+                                    view! {
+                                        <li class="item" data-state=a.state.clone()>
+                                            <strong>{a.name}</strong>
+                                            <span>{match &a.shape {
+                                                Shape::Circle { lat, lon, radius_m } => text::circle(*radius_m, *lat, *lon),
+                                                Shape::Polygon { points } => text::polygon(points.len()),
+                                            }}</span>
+                                            <span class="why">{
+                                                if a.categories.is_empty() {
+                                                    text::ALL_CATEGORIES.to_owned()
+                                                } else {
+                                                    a.categories.iter().map(|c| info.label(c)).collect::<Vec<_>>().join(", ")
+                                                }
+                                            }</span>
+                                            {a.quiet_hours.map(|q| view! { <span class="why">{text::quiet(&q.start, &q.end, &q.time_zone)}</span> })}
+                                            <span class=if synced { "badge sent" } else { "badge pending" }>
+                                                {a.last_error.unwrap_or_else(|| (if synced { text::AREA_SYNCED } else { text::AREA_PENDING }).to_owned())}
+                                            </span>
+                                            <button class="link" on:click=move |_| delete(id.clone(), area_name.clone())>{text::DELETE}</button>
+                                        </li>
+                                    }
                                 }).collect_view()}
                             </ul>
                         }.into_any())
@@ -549,25 +600,44 @@ fn AreasScreen(info: AppInfo) -> impl IntoView {
                 }}
             </Suspense>
             <form class="add-area" on:submit=add>
-                <label>
-                    {text::FIELD_AREA_NAME}
-                    <input id="area-name" prop:value=name on:input=move |ev| set_name.set(event_target_value(&ev)) />
-                </label>
                 <div class="row">
                     <label>
-                        {text::FIELD_LAT}
-                        <input id="area-lat" inputmode="decimal" prop:value=lat on:input=move |ev| set_lat.set(event_target_value(&ev)) />
+                        {text::FIELD_AREA_NAME}
+                        <input id="area-name" prop:value=name on:input=move |ev| set_name.set(event_target_value(&ev)) />
                     </label>
                     <label>
-                        {text::FIELD_LON}
-                        <input id="area-lon" inputmode="decimal" prop:value=lon on:input=move |ev| set_lon.set(event_target_value(&ev)) />
+                        {text::FIELD_SHAPE}
+                        <select id="area-shape" on:change=move |ev| set_shape.set(if event_target_value(&ev) == "polygon" { ShapeKind::Polygon } else { ShapeKind::Circle })>
+                            <option value="circle">{text::SHAPE_CIRCLE}</option>
+                            <option value="polygon">{text::SHAPE_POLYGON}</option>
+                        </select>
                     </label>
                 </div>
+                <Show
+                    when=move || shape.get() == ShapeKind::Circle
+                    fallback=move || view! {
+                        <label>
+                            {text::FIELD_POINTS}
+                            <textarea id="area-points" rows="4" prop:value=points on:input=move |ev| set_points.set(event_target_value(&ev))></textarea>
+                        </label>
+                    }
+                >
+                    <div class="row">
+                        <label>
+                            {text::FIELD_LAT}
+                            <input id="area-lat" inputmode="decimal" prop:value=lat on:input=move |ev| set_lat.set(event_target_value(&ev)) />
+                        </label>
+                        <label>
+                            {text::FIELD_LON}
+                            <input id="area-lon" inputmode="decimal" prop:value=lon on:input=move |ev| set_lon.set(event_target_value(&ev)) />
+                        </label>
+                        <label>
+                            {text::FIELD_RADIUS}
+                            <input id="area-radius" inputmode="numeric" prop:value=radius on:input=move |ev| set_radius.set(event_target_value(&ev)) />
+                        </label>
+                    </div>
+                </Show>
                 <div class="row">
-                    <label>
-                        {text::FIELD_RADIUS}
-                        <input id="area-radius" inputmode="numeric" prop:value=radius on:input=move |ev| set_radius.set(event_target_value(&ev)) />
-                    </label>
                     <label>
                         {text::FIELD_CATEGORY}
                         <select id="area-category" on:change=move |ev| set_category.set(event_target_value(&ev))>
@@ -575,10 +645,110 @@ fn AreasScreen(info: AppInfo) -> impl IntoView {
                             {options}
                         </select>
                     </label>
+                    <label>
+                        {text::FIELD_MIN_SEVERITY}
+                        <select id="area-severity" on:change=move |ev| set_severity.set(event_target_value(&ev))>
+                            <option value="1">{text::SEVERITY_ALL}</option>
+                            <option value="2">{text::SEVERITY_SERIOUS}</option>
+                            <option value="3">{text::SEVERITY_VIOLENT}</option>
+                        </select>
+                    </label>
+                </div>
+                <div class="row">
+                    <label>
+                        {text::FIELD_QUIET_START}
+                        <input id="area-quiet-start" type="time" prop:value=quiet_start on:input=move |ev| set_quiet_start.set(event_target_value(&ev)) />
+                    </label>
+                    <label>
+                        {text::FIELD_QUIET_END}
+                        <input id="area-quiet-end" type="time" prop:value=quiet_end on:input=move |ev| set_quiet_end.set(event_target_value(&ev)) />
+                    </label>
+                    <label>
+                        {text::FIELD_TIME_ZONE}
+                        <input id="area-zone" prop:value=zone on:input=move |ev| set_zone.set(event_target_value(&ev)) />
+                    </label>
                 </div>
                 <button id="add-area" type="submit" class="primary">{text::ADD_AREA}</button>
             </form>
             <NoteLine note />
+        </div>
+    }
+}
+
+/// The time zone this computer is set to (`Intl`), for quiet hours.
+fn local_time_zone() -> String {
+    let options = js_sys::Intl::DateTimeFormat::new(&js_sys::Array::new(), &js_sys::Object::new())
+        .resolved_options();
+    js_sys::Reflect::get(&options, &"timeZone".into())
+        .ok()
+        .and_then(|z| z.as_string())
+        .unwrap_or_else(|| "UTC".to_owned())
+}
+
+/// Alerts: the inbox, newest first; opening it marks them read.
+#[component]
+fn AlertsScreen(
+    info: AppInfo,
+    version: ReadSignal<u32>,
+    set_unread: WriteSignal<u64>,
+) -> impl IntoView {
+    let inbox = LocalResource::new(move || {
+        version.get();
+        invoke::alerts()
+    });
+    view! {
+        <div class="card">
+            <h2>{text::ALERTS_TITLE}</h2>
+            <Suspense fallback=|| view! { <p class="status">{text::LOADING}</p> }>
+                {move || {
+                    let info = info.clone();
+                    Suspend::new(async move {
+                        let list = inbox.await.map(|inbox| inbox.alerts);
+                        if let Some(newest) = list.as_ref().ok().and_then(|l| l.first()).filter(|a| !a.read) {
+                            let up_to = newest.id;
+                            spawn_local(async move {
+                                if let Ok(unread) = invoke::mark_alerts_read(up_to).await {
+                                    set_unread.set(unread);
+                                }
+                            });
+                        }
+                        listed(list, text::ALERTS_EMPTY, |list| view! {
+                            <ul class="items alerts">
+                                {list.into_iter().map(|a| {
+                                    let kind = match &a.body {
+                                        AlertBody::Incident { .. } => "incident",
+                                        AlertBody::Digest { .. } => "digest",
+                                        AlertBody::Retraction { .. } => "retraction",
+                                    };
+                                    let (title, detail) = match &a.body {
+                                        AlertBody::Incident { incident, areas } => (
+                                            text::alert_near(&info.label(&incident.category), areas),
+                                            format!("{} \u{b7} {}", incident.place.clone().unwrap_or_else(|| incident.summary.clone()), incident.occurred_at),
+                                        ),
+                                        AlertBody::Digest { reason, incidents, areas } => (
+                                            text::digest(incidents.len(), areas, reason == "quiet_hours"),
+                                            incidents.iter().map(|i| info.label(&i.category)).collect::<Vec<_>>().join(", "),
+                                        ),
+                                        AlertBody::Retraction { incident_id } => (
+                                            text::WITHDRAWN.to_owned(),
+                                            incident_id.clone(),
+                                        ),
+                                    };
+                                    view! {
+                                        <li class="item" data-kind=kind class:retracted=a.retracted>
+                                            {(!a.read).then(|| view! { <span class="badge pending">{text::NEW}</span> })}
+                                            <strong>{title}</strong>
+                                            <span class="desc">{detail}</span>
+                                            {a.retracted.then(|| view! { <span class="why refused">{text::WITHDRAWN}</span> })}
+                                            <time>{a.at}</time>
+                                        </li>
+                                    }
+                                }).collect_view()}
+                            </ul>
+                        }.into_any())
+                    })
+                }}
+            </Suspense>
         </div>
     }
 }

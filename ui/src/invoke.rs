@@ -144,35 +144,142 @@ pub struct Incident {
     pub source: Source,
 }
 
-/// A watch area (`vigil_app::store::Area`).
+/// A watch area's shape (`vigil_sync::watch::Shape`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Shape {
+    Circle { lat: f64, lon: f64, radius_m: f64 },
+    Polygon { points: Vec<[f64; 2]> },
+}
+
+/// Quiet hours (`vigil_sync::watch::QuietHours`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct QuietHours {
+    pub start: String,
+    pub end: String,
+    pub time_zone: String,
+}
+
+/// A watch area on this device (`vigil_app::AreaItem`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Area {
     pub id: String,
     pub name: String,
-    pub centre: Point,
-    pub radius_m: f64,
+    pub shape: Shape,
     pub categories: Vec<String>,
+    pub min_severity: u8,
+    pub quiet_hours: Option<QuietHours>,
+    /// `pending` (sent on the next sync) or `synced`.
+    pub state: String,
+    pub last_error: Option<String>,
 }
 
 pub async fn areas() -> Result<Vec<Area>, InvokeError> {
     call("areas", JsValue::UNDEFINED).await
 }
 
-/// Adds a circular watch area; the error names the field to fix.
-pub async fn add_area(
-    name: &str,
-    lat: f64,
-    lon: f64,
-    radius_m: f64,
-    categories: &[String],
-) -> Result<Area, InvokeError> {
+/// Saves a watch area (`spec` is the wire form, built by [`crate::area::AreaForm`]); the
+/// error names the field to fix.
+pub async fn save_area(id: Option<&str>, spec: &serde_json::Value) -> Result<Area, InvokeError> {
     call(
-        "add_area",
-        args(&serde_json::json!({
-            "name": name, "lat": lat, "lon": lon, "radiusM": radius_m, "categories": categories,
-        })),
+        "save_area",
+        args(&serde_json::json!({ "id": id, "spec": spec })),
     )
     .await
+}
+
+pub async fn delete_area(id: &str) -> Result<(), InvokeError> {
+    call("delete_area", args(&serde_json::json!({ "id": id }))).await
+}
+
+/// The incident an alert is about (`vigil_sync::watch::AlertIncident`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AlertIncident {
+    pub id: String,
+    pub category: String,
+    pub occurred_at: String,
+    pub location: Point,
+    pub place: Option<String>,
+    pub summary: String,
+}
+
+/// What an alert says (`vigil_sync::watch::AlertBody`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AlertBody {
+    Incident {
+        incident: AlertIncident,
+        areas: Vec<String>,
+    },
+    Digest {
+        reason: String,
+        incidents: Vec<AlertIncident>,
+        areas: Vec<String>,
+    },
+    Retraction {
+        incident_id: String,
+    },
+}
+
+/// One alert in the inbox (`vigil_app::InboxItem`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct InboxItem {
+    pub id: u64,
+    pub at: String,
+    #[serde(flatten)]
+    pub body: AlertBody,
+    pub read: bool,
+    pub retracted: bool,
+}
+
+/// The inbox, newest first, and how many are unread.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Inbox {
+    pub alerts: Vec<InboxItem>,
+    pub unread: u64,
+}
+
+pub async fn alerts() -> Result<Inbox, InvokeError> {
+    call("alerts", JsValue::UNDEFINED).await
+}
+
+/// Marks every alert up to `up_to` read; answers how many are still unread.
+pub async fn mark_alerts_read(up_to: u64) -> Result<u64, InvokeError> {
+    call(
+        "mark_alerts_read",
+        args(&serde_json::json!({ "upTo": up_to })),
+    )
+    .await
+}
+
+#[wasm_bindgen]
+extern "C" {
+    /// `window.__TAURI__.event.listen(event, handler)`.
+    #[wasm_bindgen(catch, js_namespace = ["window", "__TAURI__", "event"], js_name = listen)]
+    async fn tauri_listen(
+        event: &str,
+        handler: &Closure<dyn FnMut(JsValue)>,
+    ) -> Result<JsValue, JsValue>;
+}
+
+/// Calls `on_event` with the payload's JSON each time the shell emits `event`, for as
+/// long as the page lives. Outside the shell nothing happens.
+pub async fn listen(event: &'static str, mut on_event: impl FnMut(String) + 'static) {
+    if !inside_tauri() {
+        return;
+    }
+    let handler = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        let payload = js_sys::Reflect::get(&e, &JsValue::from_str("payload")).unwrap_or_default();
+        let json = js_sys::JSON::stringify(&payload)
+            .ok()
+            .and_then(|s| s.as_string())
+            .unwrap_or_default();
+        on_event(json);
+    });
+    if tauri_listen(event, &handler).await.is_ok() {
+        // The listener lives as long as the page.
+        handler.forget();
+    }
 }
 
 /// Who is signed in, and where.
@@ -188,6 +295,8 @@ pub struct Synced {
     pub sent: usize,
     pub rejected: usize,
     pub pulled: usize,
+    /// New alerts.
+    pub alerts: usize,
 }
 
 pub async fn drafts() -> Result<Vec<Draft>, InvokeError> {
@@ -367,6 +476,84 @@ mod tests {
             (outbox[0].state.as_str(), outbox[0].report.category.as_str()),
             ("pending", "theft")
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn decodes_areas_and_the_inbox_as_the_client_core_writes_them() {
+        use vigil_sync::watch::{
+            Alert, AlertBody as Body, AlertIncident as Inc, QuietHours as Quiet, Shape as S,
+            WatchAreaSpec,
+        };
+        let dir = std::env::temp_dir().join(format!("vigil-ui-areas-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut store = vigil_app::Store::open(&dir.join("vigil.db")).unwrap();
+        let now = chrono::Utc::now();
+        let spec = WatchAreaSpec {
+            name: "School".into(),
+            shape: S::Polygon {
+                points: vec![[43.65, -79.40], [43.66, -79.40], [43.66, -79.39]],
+            },
+            categories: vec![vigil_sync::Category::Assault],
+            min_severity: 2,
+            quiet_hours: Some(Quiet {
+                start: "22:00".into(),
+                end: "07:00".into(),
+                time_zone: "America/Toronto".into(),
+            }),
+        };
+        store.save_area(None, spec, now).unwrap();
+        let json = serde_json::to_string(&store.watch_areas().unwrap()).unwrap();
+        let areas: Vec<Area> = decode("areas", &json).unwrap();
+        assert_eq!(areas[0].name, "School");
+        assert!(matches!(&areas[0].shape, Shape::Polygon { points } if points.len() == 3));
+        assert_eq!(areas[0].categories, vec!["assault".to_owned()]);
+        assert_eq!(areas[0].quiet_hours.as_ref().unwrap().end, "07:00");
+        assert_eq!(areas[0].state, "pending");
+
+        let incident = Inc {
+            id: "0192f0c4-6d8e-7cc2-9a41-3f1c2b7d9e10".parse().unwrap(),
+            category: vigil_sync::Category::Theft,
+            occurred_at: now.fixed_offset(),
+            location: vigil_sync::Location {
+                lat: 43.65,
+                lon: -79.39,
+                accuracy_m: None,
+            },
+            place: Some("Queen St W".into()),
+            summary: "Bike taken".into(),
+        };
+        store
+            .add_alerts(&[
+                Alert {
+                    id: 1,
+                    at: now,
+                    body: Body::Incident {
+                        incident: incident.clone(),
+                        areas: vec!["Home".into()],
+                    },
+                },
+                Alert {
+                    id: 2,
+                    at: now,
+                    body: Body::Retraction {
+                        incident_id: incident.id,
+                    },
+                },
+            ])
+            .unwrap();
+        let json = serde_json::to_string(&store.inbox(10).unwrap()).unwrap();
+        let inbox: Vec<InboxItem> = decode("alerts", &json).unwrap();
+        assert_eq!(inbox.len(), 2);
+        assert!(matches!(inbox[0].body, AlertBody::Retraction { .. }));
+        assert!(inbox[1].retracted);
+        match &inbox[1].body {
+            AlertBody::Incident { incident, areas } => {
+                assert_eq!(incident.place.as_deref(), Some("Queen St W"));
+                assert_eq!(areas, &vec!["Home".to_owned()]);
+            }
+            other => panic!("{other:?}"),
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -3,6 +3,7 @@
 //! [`app::App`]; the shell is reached solely through [`invoke`].
 
 mod app;
+mod area;
 mod filter;
 mod form;
 mod invoke;

@@ -51,14 +51,72 @@ pub const AREAS_TITLE: &str = "Watch areas";
 pub const AREAS_EMPTY: &str = "No watch areas yet: add the places you care about.";
 pub const FIELD_AREA_NAME: &str = "Name (e.g. Home, School)";
 pub const FIELD_RADIUS: &str = "Radius in metres";
+pub const FIELD_SHAPE: &str = "Shape";
+pub const SHAPE_CIRCLE: &str = "Circle around a point";
+pub const SHAPE_POLYGON: &str = "Polygon (corner points)";
+pub const FIELD_POINTS: &str = "Corners, one \"lat, lon\" per line (3 to 100)";
+pub const FIELD_MIN_SEVERITY: &str = "Alert me about";
+pub const SEVERITY_ALL: &str = "Everything";
+pub const SEVERITY_SERIOUS: &str = "Serious incidents";
+pub const SEVERITY_VIOLENT: &str = "Violent crime only";
+pub const FIELD_QUIET_START: &str = "Quiet from (HH:MM)";
+pub const FIELD_QUIET_END: &str = "Quiet until (HH:MM)";
+pub const FIELD_TIME_ZONE: &str = "Time zone";
+pub const QUIET_BOTH: &str =
+    "Quiet hours: give both the start and the end (e.g. 22:00 and 07:00), or neither";
+pub const TOO_FEW_POINTS: &str = "Corners: a polygon needs at least 3 points";
 pub const ADD_AREA: &str = "Add area";
+pub const DELETE: &str = "Delete";
+pub const AREA_SYNCED: &str = "Alerts on";
+pub const AREA_PENDING: &str = "Sent on the next sync";
 
 pub fn area_added(name: &str) -> String {
-    format!("Added {name}.")
+    format!("Added {name}; it is sent to the server on the next sync.")
+}
+
+pub fn area_deleted(name: &str) -> String {
+    format!("Deleted {name}.")
 }
 
 pub fn circle(radius_m: f64, lat: f64, lon: f64) -> String {
     format!("{radius_m:.0} m around {lat:.4}, {lon:.4}")
+}
+
+pub fn polygon(points: usize) -> String {
+    format!("Polygon of {points} corners")
+}
+
+pub fn quiet(start: &str, end: &str, zone: &str) -> String {
+    format!("Quiet {start}\u{2013}{end} ({zone})")
+}
+
+pub fn bad_point(line: usize, text: &str) -> String {
+    format!("Corners, line {line}: {text:?} is not \"lat, lon\" (e.g. 43.6535, -79.3840)")
+}
+
+pub const ALERTS_TITLE: &str = "Alerts";
+pub const ALERTS_EMPTY: &str = "No alerts yet. Add a watch area and sign in: incidents there show up here and as a notification.";
+pub const WITHDRAWN: &str = "Withdrawn: the report was rejected or taken back";
+pub const NEW: &str = "New";
+
+pub fn nav_alerts(unread: u64) -> String {
+    match unread {
+        0 => "Alerts".to_owned(),
+        n => format!("Alerts ({n})"),
+    }
+}
+
+pub fn alert_near(category: &str, areas: &[String]) -> String {
+    format!("{category} near {}", areas.join(", "))
+}
+
+pub fn digest(count: usize, areas: &[String], quiet: bool) -> String {
+    let why = if quiet {
+        "held during quiet hours"
+    } else {
+        "held back during a burst"
+    };
+    format!("{count} incidents near {} ({why})", areas.join(", "))
 }
 
 pub fn not_a_number(field: &str) -> String {
@@ -84,8 +142,10 @@ pub const SYNC_PROTOCOL: &str = "Sync protocol";
 pub const CLIENT_VERSION: &str = "Client version";
 pub const SHELL_UNREACHABLE: &str = "The desktop shell could not be reached";
 
-pub fn synced(sent: usize, rejected: usize, pulled: usize) -> String {
-    format!("Sent {sent}, refused {rejected} (back among the drafts), fetched {pulled} changes.")
+pub fn synced(sent: usize, rejected: usize, pulled: usize, alerts: usize) -> String {
+    format!(
+        "Sent {sent}, refused {rejected} (back among the drafts), fetched {pulled} changes and {alerts} new alerts."
+    )
 }
 
 pub fn signed_in(username: &str, server: &str) -> String {

@@ -37,7 +37,9 @@ fn tool(name: &str, hint: &str) -> Result<PathBuf> {
         .with_context(|| format!("{name} is not installed: {hint} (.ci/run does this)"))
 }
 
-pub fn run() -> Result<()> {
+/// Builds the UI into `ui/dist` with trunk, offline (after `npm ci` for the map
+/// libraries).
+pub fn build_ui() -> Result<()> {
     let root = project_root();
     let trunk = tool(
         "trunk",
@@ -47,13 +49,6 @@ pub fn run() -> Result<()> {
         "wasm-bindgen",
         "cargo install wasm-bindgen-cli --version =0.2.130 --root ~/.cache/vigil/tools",
     )?;
-    let driver = tool(
-        "tauri-driver",
-        "cargo install tauri-driver --version 2.1.0 --locked --root ~/.cache/vigil/tools",
-    )?;
-    let webkit = tool("WebKitWebDriver", "apt-get install webkit2gtk-driver")?;
-    let xvfb = tool("Xvfb", "apt-get install xvfb")?;
-
     eprintln!("==> npm ci (ui/node_modules: the map libraries, pinned in ui/package-lock.json)");
     let npm = tool("npm", "apt-get install npm")?;
     util::run(
@@ -82,6 +77,27 @@ pub fn run() -> Result<()> {
             .env("NO_COLOR", "true"),
     )
     .context("trunk could not build the UI")?;
+    Ok(())
+}
+
+/// Serves `ui/dist` on the debug shell's dev URL for as long as the process lives.
+pub fn serve_ui() -> Result<()> {
+    let dist = project_root().join("ui/dist");
+    let listener = TcpListener::bind(("127.0.0.1", DEV_PORT)).with_context(|| {
+        format!("port {DEV_PORT} (the shell's dev URL) is taken; stop `trunk serve` first")
+    })?;
+    std::thread::spawn(move || serve_static(listener, &dist));
+    Ok(())
+}
+
+pub fn run() -> Result<()> {
+    let driver = tool(
+        "tauri-driver",
+        "cargo install tauri-driver --version 2.1.0 --locked --root ~/.cache/vigil/tools",
+    )?;
+    let webkit = tool("WebKitWebDriver", "apt-get install webkit2gtk-driver")?;
+    let xvfb = tool("Xvfb", "apt-get install xvfb")?;
+    build_ui()?;
 
     let target = vigil::target_dir()?;
     let app = target.join("debug/vigil-desktop");
@@ -91,12 +107,7 @@ pub fn run() -> Result<()> {
     }
     let shots = target.join("e2e");
     std::fs::create_dir_all(&shots)?;
-
-    let dist = root.join("ui/dist");
-    let listener = TcpListener::bind(("127.0.0.1", DEV_PORT)).with_context(|| {
-        format!("port {DEV_PORT} (the shell's dev URL) is taken; stop `trunk serve` first")
-    })?;
-    std::thread::spawn(move || serve_static(listener, &dist));
+    serve_ui()?;
 
     let display = free_display()?;
     let _xvfb = Guard(
@@ -117,6 +128,9 @@ pub fn run() -> Result<()> {
     let driver_port = vigil::free_port()?;
     let native_port = vigil::free_port()?;
     let data = tempfile::tempdir()?;
+    // A session bus of its own, watched, so the test sees the OS notification the app
+    // sends (org.freedesktop.Notifications.Notify) as a desktop would receive it.
+    let bus = SessionBus::start(data.path())?;
     let _driver = Guard(
         Command::new(driver)
             .args(["--port", &driver_port.to_string()])
@@ -126,6 +140,7 @@ pub fn run() -> Result<()> {
             .env("DISPLAY", format!(":{display}"))
             .env("VIGIL_DESKTOP_DATA_DIR", data.path())
             .env("XDG_DATA_HOME", data.path())
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -134,7 +149,7 @@ pub fn run() -> Result<()> {
     let backend = Backend::start(&target, data.path())?;
     let launched = Instant::now();
     let wd = WebDriver::connect(driver_port, &app)?;
-    let result = check_screens(&wd, &shots, &backend, launched).map(|()| {
+    let result = check_screens(&wd, &shots, &backend, &bus, launched).map(|()| {
         std::thread::sleep(Duration::from_secs(2));
         let (shell, webkit) = resident_kib(&app);
         eprintln!(
@@ -207,7 +222,13 @@ impl Backend {
 }
 
 /// What the test does and checks on each screen, with a screenshot of each.
-fn check_screens(wd: &WebDriver, shots: &Path, backend: &Backend, launched: Instant) -> Result<()> {
+fn check_screens(
+    wd: &WebDriver,
+    shots: &Path,
+    backend: &Backend,
+    bus: &SessionBus,
+    launched: Instant,
+) -> Result<()> {
     let shown = wd.wait_for(
         "the report screen with its categories",
         "const h = document.querySelector('h1'); \
@@ -299,18 +320,7 @@ fn check_screens(wd: &WebDriver, shots: &Path, backend: &Backend, launched: Inst
     eprintln!("    {account}");
     wd.screenshot(&shots.join("settings-signed-in.png"))?;
 
-    wd.execute("document.getElementById('nav-outbox').click(); return 'ok';")?;
-    wd.wait_for(
-        "the outbox",
-        "return document.getElementById('sync') ? 'ok' : null;",
-        Duration::from_secs(20),
-    )?;
-    wd.execute("document.getElementById('sync').click(); return 'ok';")?;
-    let synced = wd.wait_for(
-        "the answer to syncing",
-        "const n = document.querySelector('.note'); return n ? n.className + '|' + n.textContent : null;",
-        Duration::from_secs(120),
-    )?;
+    let synced = sync_in_outbox(wd)?;
     if !synced.starts_with("note done|Sent 1,") {
         bail!("syncing answered {synced:?}");
     }
@@ -420,7 +430,81 @@ fn check_screens(wd: &WebDriver, shots: &Path, backend: &Backend, launched: Inst
     {
         bail!("the watch areas show {area:?}");
     }
+    // A polygon with quiet hours, from the same form.
+    wd.execute(&fill("area-name", "School"))?;
+    wd.execute(&fill("area-shape", "polygon"))?;
+    wd.wait_for(
+        "the polygon's corners field",
+        "return document.getElementById('area-points') ? 'ok' : null;",
+        Duration::from_secs(10),
+    )?;
+    wd.execute(&fill(
+        "area-points",
+        "43.6570, -79.3900\n43.6600, -79.3850\n43.6560, -79.3800",
+    ))?;
+    wd.execute(&fill("area-category", ""))?;
+    wd.execute(&fill("area-quiet-start", "22:00"))?;
+    wd.execute(&fill("area-quiet-end", "07:00"))?;
+    wd.execute(&fill("area-zone", "America/Toronto"))?;
+    wd.execute("document.getElementById('add-area').click(); return 'ok';")?;
+    let school = wd.wait_for(
+        "the polygon area",
+        "const i = document.querySelectorAll('.areas .item'); return i.length === 2 ? i[1].textContent : null;",
+        Duration::from_secs(20),
+    )?;
+    if !school.starts_with("SchoolPolygon of 3 corners") || !school.contains("Quiet 22:00") {
+        bail!("the polygon area shows {school:?}");
+    }
+
+    // Sync sends the areas; the server then alerts on them.
+    let synced = sync_in_outbox(wd)?;
+    if !synced.starts_with("note done|") {
+        bail!("syncing the watch areas answered {synced:?}");
+    }
+    wd.execute("document.getElementById('nav-areas').click(); return 'ok';")?;
+    let synced = wd.wait_for(
+        "both areas on the server",
+        "const i = document.querySelectorAll('.areas .item[data-state=synced]'); return i.length === 2 ? 'ok' : null;",
+        Duration::from_secs(20),
+    )?;
+    eprintln!("    watch areas synced: {synced}");
     wd.screenshot(&shots.join("areas.png"))?;
+
+    // A neighbour reports a break-in inside Home; the app receives its alert live, shows
+    // it in the inbox and raises an OS notification.
+    // The matcher reads area changes once a second; an incident in the same second as
+    // the area's save may be matched against the areas before it.
+    std::thread::sleep(Duration::from_secs(2));
+    let started = Instant::now();
+    neighbour_reports(backend.server.base_url())?;
+    let badge = wd.wait_for(
+        "the unread alert in the navigation bar",
+        "const b = document.getElementById('nav-alerts'); \
+         return b && b.textContent === 'Alerts (1)' ? b.textContent : null;",
+        Duration::from_secs(60),
+    )?;
+    eprintln!(
+        "    alert received {:.2} s after the neighbour's report was accepted ({badge})",
+        started.elapsed().as_secs_f64()
+    );
+    let notified =
+        bus.wait_for_notification("Break and enter near Home", Duration::from_secs(20))?;
+    eprintln!("    OS notification: {notified}");
+    wd.execute("document.getElementById('nav-alerts').click(); return 'ok';")?;
+    let alert = wd.wait_for(
+        "the alert in the inbox",
+        "const i = document.querySelector('.alerts .item[data-kind=incident]'); return i ? i.textContent : null;",
+        Duration::from_secs(20),
+    )?;
+    if !alert.contains("Break and enter near Home") || !alert.contains("Nathan Phillips Square") {
+        bail!("the alerts inbox shows {alert:?}");
+    }
+    wd.screenshot(&shots.join("alerts.png"))?;
+    wd.wait_for(
+        "the alert marked read",
+        "const b = document.getElementById('nav-alerts'); return b && b.textContent === 'Alerts' ? 'ok' : null;",
+        Duration::from_secs(20),
+    )?;
 
     wd.execute("document.getElementById('nav-about').click(); return 'ok';")?;
     let about = wd.wait_for(
@@ -433,6 +517,142 @@ fn check_screens(wd: &WebDriver, shots: &Path, backend: &Backend, launched: Inst
     }
     wd.screenshot(&shots.join("about.png"))?;
     Ok(())
+}
+
+/// Opens the outbox and syncs; returns the note's class and text (`note done|Sent …`).
+fn sync_in_outbox(wd: &WebDriver) -> Result<String> {
+    wd.execute("document.getElementById('nav-outbox').click(); return 'ok';")?;
+    wd.wait_for(
+        "the outbox",
+        "return document.getElementById('sync') ? 'ok' : null;",
+        Duration::from_secs(20),
+    )?;
+    wd.execute("document.getElementById('sync').click(); return 'ok';")?;
+    wd.wait_for(
+        "the answer to syncing",
+        "const n = document.querySelector('.note'); return n ? n.className + '|' + n.textContent : null;",
+        Duration::from_secs(120),
+    )
+}
+
+/// Another resident registers and reports a break-in at Nathan Phillips Square, through the
+/// sync API as their app would.
+fn neighbour_reports(base: &str) -> Result<()> {
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let account = json!({"username": "e2e-neighbour", "password": "correct horse battery staple"});
+    http.post(format!("{base}/v1/auth/register"))
+        .json(&account)
+        .send()?
+        .error_for_status()
+        .context("registering the neighbour")?;
+    let login: Value = http
+        .post(format!("{base}/v1/auth/login"))
+        .json(&account)
+        .send()?
+        .error_for_status()
+        .context("the neighbour's login")?
+        .json()?;
+    let token = login["token"]
+        .as_str()
+        .context("no token in the login answer")?;
+    let occurred = chrono::Utc::now() - chrono::TimeDelta::minutes(5);
+    let report = json!({"reports": [{
+        "id": uuid::Uuid::now_v7().to_string(),
+        "category": "break_and_enter",
+        "occurred_at": occurred.fixed_offset().to_rfc3339(),
+        "location": {"lat": 43.6536, "lon": -79.3838, "accuracy_m": 15.0},
+        "place": "Nathan Phillips Square",
+        "description": "Kiosk door forced open overnight",
+    }]});
+    let answer: Value = http
+        .post(format!("{base}/v1/sync/push"))
+        .bearer_auth(token)
+        .json(&report)
+        .send()?
+        .error_for_status()
+        .context("the neighbour's report")?
+        .json()?;
+    let outcome = &answer["results"][0]["outcome"];
+    if outcome != "accepted" {
+        bail!("the neighbour's report was answered {answer}");
+    }
+    Ok(())
+}
+
+/// A private D-Bus session bus and a monitor writing every notification call to a file.
+struct SessionBus {
+    address: String,
+    log: PathBuf,
+    _daemon: Guard,
+    _monitor: Guard,
+}
+
+impl SessionBus {
+    fn start(dir: &Path) -> Result<SessionBus> {
+        let daemon = tool("dbus-daemon", "apt-get install dbus-daemon")?;
+        let monitor = tool("dbus-monitor", "apt-get install dbus-bin")?;
+        let socket = dir.join("bus");
+        let address = format!("unix:path={}", socket.display());
+        let daemon = Guard(
+            Command::new(daemon)
+                .args(["--session", "--nofork", "--nopidfile"])
+                .arg(format!("--address={address}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("cannot start dbus-daemon")?,
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !socket.exists() {
+            if Instant::now() > deadline {
+                bail!("dbus-daemon did not create {}", socket.display());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let log = dir.join("notifications.log");
+        let monitor = Guard(
+            Command::new(monitor)
+                .arg("--address")
+                .arg(&address)
+                .arg("type='method_call',interface='org.freedesktop.Notifications',member='Notify'")
+                .stdout(std::fs::File::create(&log)?)
+                .stderr(Stdio::null())
+                .spawn()
+                .context("cannot start dbus-monitor")?,
+        );
+        Ok(SessionBus {
+            address,
+            log,
+            _daemon: daemon,
+            _monitor: monitor,
+        })
+    }
+
+    /// Waits until a Notify call carrying `text` has crossed the bus; returns its strings.
+    fn wait_for_notification(&self, text: &str, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if log.contains(text) {
+                let strings: Vec<&str> = log
+                    .lines()
+                    .filter_map(|l| l.trim().strip_prefix("string \""))
+                    .map(|l| l.trim_end_matches('"'))
+                    .filter(|l| !l.is_empty())
+                    .collect();
+                return Ok(strings.join(" | "));
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "no OS notification with {text:?} within {} s; the bus saw: {log:?}",
+                    timeout.as_secs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 /// A minimal W3C WebDriver client over tauri-driver.

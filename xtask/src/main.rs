@@ -69,9 +69,12 @@ enum Command {
         action: ServicesAction,
     },
 
-    /// Builds the backend and serves it locally, importing the Toronto data on first run.
+    /// Builds the backend and serves it locally, importing the Toronto data on first run,
+    /// then builds the UI and opens the desktop app against it (unless --no-app or there
+    /// is no display).
     ///
-    /// Uses the embedded engines unless VIGIL_DATABASE__URL is set. Stop it with Ctrl-C.
+    /// Uses the embedded engines unless VIGIL_DATABASE__URL is set. Closing the app, or
+    /// Ctrl-C, stops it.
     Run(run::RunArgs),
 
     /// The desktop app in a real window: builds the UI with trunk, opens the debug build of

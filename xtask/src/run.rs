@@ -1,4 +1,5 @@
-//! `cargo xtask run`: the backend on this machine with the Toronto data, for trying things.
+//! `cargo xtask run`: the backend on this machine with the Toronto data, and the desktop
+//! app against it, for trying things.
 //!
 //! The data directory defaults to `<repo>/.vigil` (gitignored), so state survives between
 //! runs; the Toronto import happens once per data file, remembered in a marker file there.
@@ -12,6 +13,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
+use crate::e2e;
 use crate::util::{self, human_duration, project_root};
 use crate::vigil::{self, Profile, STARTUP_TIMEOUT, ServeConfig, Server};
 
@@ -33,9 +35,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
 
-    /// Address for the HTTP API.
+    /// Address for the HTTP API (the desktop app's default server).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+
+    /// Serve only; do not build the UI or open the desktop app (also when there is no
+    /// display: neither DISPLAY nor WAYLAND_DISPLAY is set).
+    #[arg(long)]
+    no_app: bool,
 }
 
 /// Builds the backend, imports the data once, serves until the server exits (Ctrl-C).
@@ -78,11 +85,44 @@ pub fn run(args: RunArgs) -> Result<()> {
     eprintln!("Press Ctrl-C to stop.");
     eprintln!();
 
-    let status = server.wait()?;
-    if !status.success() {
-        bail!("`vigil serve` exited with {status}");
+    let has_display =
+        std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
+    if args.no_app || !has_display {
+        if !args.no_app {
+            eprintln!("(no display: not opening the desktop app; serving only)");
+        }
+        let status = server.wait()?;
+        if !status.success() {
+            bail!("`vigil serve` exited with {status}");
+        }
+        return Ok(());
     }
-    Ok(())
+
+    // The desktop app: the debug shell loads the UI from its dev URL, served from here.
+    e2e::build_ui()?;
+    e2e::serve_ui()?;
+    let app = vigil::target_dir()?.join("debug/vigil-desktop");
+    let app_dir = data_dir.join("desktop");
+    eprintln!(
+        "==> opening the desktop app (its store in {}); sign in under Settings to {base}",
+        app_dir.display()
+    );
+    let mut window = Command::new(&app)
+        .env("VIGIL_DESKTOP_DATA_DIR", &app_dir)
+        .spawn()
+        .with_context(|| format!("could not start {}", app.display()))?;
+    // Whichever ends first ends the run: closing the window stops the server.
+    loop {
+        if let Some(status) = window.try_wait()? {
+            eprintln!("<== the app closed ({status}); stopping the server");
+            return Ok(());
+        }
+        if let Some(status) = server.try_wait()? {
+            let _ = window.kill();
+            bail!("`vigil serve` exited with {status}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
 
 /// Imports `file` unless the marker in `data_dir` says it already was.

@@ -199,6 +199,11 @@ impl Server {
         Ok(self.child.wait()?)
     }
 
+    /// The server's exit status if it has exited.
+    pub fn try_wait(&mut self) -> Result<Option<ExitStatus>> {
+        Ok(self.child.try_wait()?)
+    }
+
     /// The last `max_bytes` of the server's log, when it logs to a file.
     pub fn log_tail(&self, max_bytes: u64) -> Option<String> {
         let mut file = File::open(self.log_file.as_ref()?).ok()?;

@@ -6,10 +6,14 @@ use std::{path::PathBuf, process::ExitCode};
 use anyhow::Context;
 use chrono::Utc;
 use clap::{Args, Parser, Subcommand};
+use vigil_app::alerts::AreaState;
 use vigil_app::{
     Backoff, DraftInput, EditState, OutboxState, Server, Session, Store, session::TokenPlace, sync,
 };
-use vigil_sync::Location;
+use vigil_sync::{
+    Category, Location,
+    watch::{AlertBody, QuietHours, Shape, WatchAreaSpec},
+};
 
 /// Vigil's client without a window: draft reports offline, submit, sync, look around.
 ///
@@ -83,6 +87,11 @@ enum Command {
     /// Watch areas.
     #[command(subcommand)]
     Areas(AreasCommand),
+    /// The alerts inbox, newest first (pulled by `sync`).
+    Alerts {
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
     /// The session, drafts, outbox and cache at a glance.
     Status,
 }
@@ -144,7 +153,7 @@ enum IncidentsCommand {
 
 #[derive(Debug, Subcommand)]
 enum AreasCommand {
-    /// Watch a circle.
+    /// Watch a circle; sent to the server on the next sync. Prints the area's id.
     Add {
         #[arg(long)]
         name: String,
@@ -152,13 +161,27 @@ enum AreasCommand {
         lat: f64,
         #[arg(long, allow_negative_numbers = true)]
         lon: f64,
+        /// 50 to 20,000 metres.
         #[arg(long, default_value_t = 500.0)]
         radius_m: f64,
         /// Category codes to watch [default: all].
         #[arg(long, value_delimiter = ',')]
         categories: Vec<String>,
+        /// Alert only at or above this severity: 1 everything, 2 serious, 3 violent.
+        #[arg(long, default_value_t = 1)]
+        min_severity: u8,
+        /// Quiet hours, local `HH:MM-HH:MM` (e.g. 22:00-07:00): alerts then wait for a
+        /// digest.
+        #[arg(long, value_name = "HH:MM-HH:MM", requires = "time_zone")]
+        quiet: Option<String>,
+        /// The quiet hours' IANA time zone, e.g. America/Toronto.
+        #[arg(long)]
+        time_zone: Option<String>,
     },
+    /// The watch areas and whether the server has them.
     List,
+    /// Stop watching an area (removed on the server at the next sync).
+    Delete { id: String },
 }
 
 fn main() -> ExitCode {
@@ -314,9 +337,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             match sync::sync(&mut store, &server, backoff).await {
                 Ok(s) => {
                     println!(
-                        "sent {}, refused {} (back among the drafts), pulled {} changes",
-                        s.sent, s.rejected, s.pulled
+                        "sent {}, refused {} (back among the drafts), pulled {} changes, {} new alerts",
+                        s.sent,
+                        s.rejected,
+                        s.pulled,
+                        s.alerts.len()
                     );
+                    let a = &s.areas;
+                    if a.saved + a.deleted + a.refused > 0 {
+                        println!(
+                            "watch areas: {} saved, {} deleted, {} refused (see `areas list`)",
+                            a.saved, a.deleted, a.refused
+                        );
+                    }
                     let e = &s.edits;
                     if e.applied + e.kept + e.rejected > 0 {
                         println!(
@@ -409,30 +442,84 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             lon,
             radius_m,
             categories,
+            min_severity,
+            quiet,
+            time_zone,
         }) => {
-            let centre = Location {
-                lat,
-                lon,
-                accuracy_m: None,
+            let categories = categories
+                .iter()
+                .map(|c| c.parse::<Category>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow::anyhow!("--categories: {e}"))?;
+            let quiet_hours = match quiet {
+                None => None,
+                Some(q) => {
+                    let (start, end) = q.split_once('-').context(
+                        "--quiet: give the start and end as HH:MM-HH:MM, e.g. 22:00-07:00",
+                    )?;
+                    Some(QuietHours {
+                        start: start.trim().to_owned(),
+                        end: end.trim().to_owned(),
+                        time_zone: time_zone.unwrap_or_default(),
+                    })
+                }
             };
-            let area = store.add_area(&name, centre, radius_m, &categories, now)?;
+            let spec = WatchAreaSpec {
+                name,
+                shape: Shape::Circle { lat, lon, radius_m },
+                categories,
+                min_severity,
+                quiet_hours,
+            };
+            let area = store.save_area(None, spec, now)?;
             println!("{}", area.id);
         }
         Command::Areas(AreasCommand::List) => {
-            for a in store.areas()? {
-                println!(
-                    "{}  {}  {:.5},{:.5} r={} m  {}",
-                    a.id,
-                    a.name,
-                    a.centre.lat,
-                    a.centre.lon,
-                    a.radius_m,
-                    if a.categories.is_empty() {
-                        "all categories".to_owned()
-                    } else {
-                        a.categories.join(",")
+            for a in store.watch_areas()? {
+                let shape = match &a.spec.shape {
+                    Shape::Circle { lat, lon, radius_m } => {
+                        format!("{lat:.5},{lon:.5} r={radius_m} m")
                     }
-                );
+                    Shape::Polygon { points } => format!("polygon of {} points", points.len()),
+                };
+                let categories = if a.spec.categories.is_empty() {
+                    "all categories".to_owned()
+                } else {
+                    let codes: Vec<&str> = a.spec.categories.iter().map(|c| c.as_str()).collect();
+                    codes.join(",")
+                };
+                let state = match (&a.state, &a.last_error) {
+                    (_, Some(why)) => why.clone(),
+                    (AreaState::Synced, None) => "on the server".to_owned(),
+                    (AreaState::Pending, None) => "sent on the next sync".to_owned(),
+                };
+                println!("{}  {}  {shape}  {categories}  {state}", a.id, a.spec.name);
+            }
+        }
+        Command::Areas(AreasCommand::Delete { id }) => store.delete_area(&id, now)?,
+        Command::Alerts { limit } => {
+            for item in store.inbox(limit)? {
+                let alert = &item.alert;
+                let what = match &alert.body {
+                    AlertBody::Incident { incident, areas } => format!(
+                        "{} near {}: {}",
+                        incident.category.label(),
+                        areas.join(", "),
+                        incident.place.as_deref().unwrap_or(&incident.summary)
+                    ),
+                    AlertBody::Digest {
+                        incidents, areas, ..
+                    } => format!("{} incidents near {}", incidents.len(), areas.join(", ")),
+                    AlertBody::Retraction { incident_id } => {
+                        format!("withdrawn: incident {incident_id}")
+                    }
+                };
+                let flags = match (item.read, item.retracted) {
+                    (_, true) => " (withdrawn)",
+                    (false, false) => " (new)",
+                    (true, false) => "",
+                };
+                println!("{:>5}  {}  {what}{flags}", alert.id, alert.at.to_rfc3339());
             }
         }
         Command::Status => {

@@ -44,7 +44,12 @@ pub async fn backend() -> Backend {
 }
 
 pub async fn signed_in(b: &Backend, name: &str) -> Server {
-    let mut server = Server::new(&b.url, None).unwrap();
+    signed_in_at(&b.url, name).await
+}
+
+/// Registers `name` on the server at `url` and logs in.
+pub async fn signed_in_at(url: &str, name: &str) -> Server {
+    let mut server = Server::new(url, None).unwrap();
     server
         .register(name, "correct horse battery")
         .await

@@ -27,7 +27,7 @@ use std::{
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
-use vigil_sync::watch::{Alert, AlertBody, DeviceAddress};
+use vigil_sync::watch::DeviceAddress;
 
 use crate::db::Db;
 
@@ -46,60 +46,12 @@ pub enum Sent {
     Failed(String),
 }
 
-/// One notification: a title and a line, and which alert it is about.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Message {
-    pub alert_id: u64,
-    pub kind: &'static str,
-    pub title: String,
-    pub body: String,
-}
+/// One notification (shared with the desktop app, so both say the same thing).
+pub use vigil_sync::watch::Notice as Message;
 
-impl Message {
-    /// The notification for `alerts` (new since the device's last push, oldest first):
-    /// the newest alert's, counting the others. `None` when there is nothing to show.
-    pub fn for_alerts(alerts: &[Alert]) -> Option<Message> {
-        let shown: Vec<&Alert> = alerts
-            .iter()
-            .filter(|a| !matches!(a.body, AlertBody::Retraction { .. }))
-            .collect();
-        let newest = shown.last()?;
-        let (kind, mut title, body) = match &newest.body {
-            AlertBody::Incident { incident, areas } => (
-                "incident",
-                format!("{} near {}", incident.category.label(), areas.join(", ")),
-                incident
-                    .place
-                    .clone()
-                    .unwrap_or_else(|| incident.summary.chars().take(120).collect()),
-            ),
-            AlertBody::Digest {
-                incidents, areas, ..
-            } => (
-                "digest",
-                format!("{} incidents near {}", incidents.len(), areas.join(", ")),
-                "Held back during quiet hours or a burst of reports; open Vigil to see them"
-                    .to_owned(),
-            ),
-            AlertBody::Retraction { .. } => return None,
-        };
-        // Short enough for a lock screen, and for one Web Push record whatever the names.
-        title = title.chars().take(100).collect();
-        if shown.len() > 1 {
-            title = format!("{title} (+{} more)", shown.len() - 1);
-        }
-        Some(Message {
-            alert_id: newest.id,
-            kind,
-            title,
-            body: body.chars().take(200).collect(),
-        })
-    }
-
-    /// The JSON a Web Push or UnifiedPush message carries (well under one record).
-    pub fn payload(&self) -> Vec<u8> {
-        serde_json::to_vec(self).unwrap_or_default()
-    }
+/// The JSON a Web Push or UnifiedPush message carries (well under one record).
+pub fn payload(message: &Message) -> Vec<u8> {
+    serde_json::to_vec(message).unwrap_or_default()
 }
 
 /// A way to reach devices.

@@ -159,7 +159,7 @@ async fn post(
     let Ok(url) = url::Url::parse(endpoint) else {
         return Sent::Gone(format!("endpoint {endpoint:?} is not a URL"));
     };
-    let payload = message.payload();
+    let payload = super::payload(message);
     let mut request = http
         .post(url.clone())
         .header("TTL", ttl.to_string())
