@@ -69,6 +69,15 @@ pub struct AreasSent {
     pub refused: usize,
 }
 
+/// One row of `watch_areas`.
+struct AreaRow {
+    id: String,
+    spec: Option<WatchAreaSpec>,
+    state: String,
+    last_error: Option<String>,
+    updated_at: i64,
+}
+
 fn bad(field: &str, reason: impl Into<String>) -> StoreError {
     StoreError::Invalid {
         field: field.to_owned(),
@@ -129,41 +138,44 @@ impl Store {
         })
     }
 
+    /// Rows of `watch_areas` matching `rest` (a WHERE and ORDER BY clause); the spec is
+    /// `None` where this version cannot read it.
+    fn area_rows(&self, rest: &str) -> Result<Vec<AreaRow>, StoreError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT id, spec, state, last_error, updated_at FROM watch_areas {rest}"
+        ))?;
+        let rows = stmt.query_map([], |r| {
+            Ok(AreaRow {
+                id: r.get(0)?,
+                spec: serde_json::from_str(&r.get::<_, String>(1)?).ok(),
+                state: r.get(2)?,
+                last_error: r.get(3)?,
+                updated_at: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// The watch areas, oldest first (not those being deleted).
     pub fn watch_areas(&self) -> Result<Vec<AreaItem>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, spec, state, last_error, updated_at FROM watch_areas
-             WHERE state <> 'deleting' ORDER BY created_at, id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, Option<String>>(3)?,
-                r.get::<_, i64>(4)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, spec, state, last_error, updated_at) = row?;
-            // A row this version cannot read is skipped rather than failing the list.
-            let Ok(spec) = serde_json::from_str(&spec) else {
-                continue;
-            };
-            out.push(AreaItem {
-                id,
-                spec,
-                state: if state == "synced" {
-                    AreaState::Synced
-                } else {
-                    AreaState::Pending
-                },
-                last_error,
-                updated_at: time(updated_at),
-            });
-        }
-        Ok(out)
+        let rows = self.area_rows("WHERE state <> 'deleting' ORDER BY created_at, id")?;
+        // A row this version cannot read is skipped rather than failing the list.
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                Some(AreaItem {
+                    spec: row.spec?,
+                    state: if row.state == "synced" {
+                        AreaState::Synced
+                    } else {
+                        AreaState::Pending
+                    },
+                    id: row.id,
+                    last_error: row.last_error,
+                    updated_at: time(row.updated_at),
+                })
+            })
+            .collect())
     }
 
     /// Deletes a watch area: at once here, and on the server at the next sync.
@@ -185,32 +197,17 @@ impl Store {
     /// Areas the server does not have as they are here: `(id, spec or None to delete,
     /// updated_at)`.
     fn areas_to_send(&self) -> Result<Vec<(String, Option<WatchAreaSpec>, i64)>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, spec, state, updated_at FROM watch_areas
-             WHERE state IN ('pending', 'deleting') ORDER BY updated_at, id",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, spec, state, updated_at) = row?;
-            let spec = if state == "deleting" {
-                None
-            } else {
-                match serde_json::from_str(&spec) {
-                    Ok(spec) => Some(spec),
-                    Err(_) => continue,
-                }
-            };
-            out.push((id, spec, updated_at));
-        }
-        Ok(out)
+        let rows =
+            self.area_rows("WHERE state IN ('pending', 'deleting') ORDER BY updated_at, id")?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| match (row.state.as_str(), row.spec) {
+                ("deleting", _) => Some((row.id, None, row.updated_at)),
+                (_, Some(spec)) => Some((row.id, Some(spec), row.updated_at)),
+                // Unreadable here: left as it is rather than sent half-understood.
+                (_, None) => None,
+            })
+            .collect())
     }
 
     /// Records the server's answer for one area, unless it changed meanwhile.
