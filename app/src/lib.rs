@@ -4,11 +4,13 @@
 //!   cursor, watch areas, alerts, settings).
 //! - [`edits`]: edits of submitted reports, queued offline.
 //! - [`alerts`]: watch areas sent to the server, and the alerts inbox (live stream and pull).
+//! - [`risk`]: on-device risk hints from the cached model and cells of the watch areas.
 //! - [`sync`]: the sync client (push the outbox, pull changes, backoff with jitter).
 //! - [`session`]: the signed-in account.
 
 pub mod alerts;
 pub mod edits;
+pub mod risk;
 pub mod session;
 pub mod store;
 pub mod sync;
@@ -18,6 +20,7 @@ use vigil_sync::Category;
 
 pub use alerts::{AreaItem, AreaState, AreasSent, InboxItem};
 pub use edits::{EditItem, EditState, EditsApplied};
+pub use risk::{HintError, RiskHints};
 pub use session::Session;
 pub use store::{Draft, DraftInput, OutboxItem, OutboxState, Store, StoreError};
 pub use sync::{Backoff, Server, SyncError, SyncSummary};

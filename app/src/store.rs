@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/client/0001_initial.sql"),
     include_str!("../../migrations/client/0002_edits.sql"),
     include_str!("../../migrations/client/0003_alerts.sql"),
+    include_str!("../../migrations/client/0004_risk.sql"),
 ];
 
 /// Why the store refused.

@@ -105,6 +105,8 @@ pub struct SyncSummary {
     pub areas: AreasSent,
     /// Alerts new in the inbox, oldest first.
     pub alerts: Vec<Alert>,
+    /// The risk model and cells fetched for offline hints.
+    pub risk: crate::risk::RiskSynced,
 }
 
 impl Server {
@@ -336,13 +338,17 @@ pub async fn pull_changes(store: &mut Store, server: &Server) -> Result<usize, S
         let page = server.pull(store.cursor()?).await?;
         pulled += page.changes.len();
         store.apply_page(&page.changes, page.cursor)?;
+        if let Some(version) = &page.risk_model {
+            store.set_setting(crate::risk::OFFERED, version)?;
+        }
         if !page.has_more {
             return Ok(pulled);
         }
     }
 }
 
-/// Pushes reports, edits and watch areas, then pulls changes and alerts; transient failures are retried with `backoff`.
+/// Pushes reports, edits and watch areas, then pulls changes and alerts and refreshes the
+/// risk model and cells; transient failures are retried with `backoff`.
 pub async fn sync(
     store: &mut Store,
     server: &Server,
@@ -356,6 +362,14 @@ pub async fn sync(
             let areas = push_areas(store, server).await?;
             let pulled = pull_changes(store, server).await?;
             let alerts = pull_alerts(store, server).await?;
+            // Hints are extras: a failure here leaves the last model and cells in use and
+            // is tried again on the next sync, without failing this one.
+            let risk = crate::risk::sync_risk(store, server)
+                .await
+                .unwrap_or_else(|error| {
+                    tracing::warn!(%error, "risk model or cells not refreshed");
+                    crate::risk::RiskSynced::default()
+                });
             Ok::<_, SyncError>(SyncSummary {
                 sent: pushed.sent,
                 rejected: pushed.rejected,
@@ -363,6 +377,7 @@ pub async fn sync(
                 pulled,
                 areas,
                 alerts,
+                risk,
             })
         }
         .await;

@@ -8,10 +8,11 @@ mod common;
 
 use std::{path::Path, sync::Arc, time::Duration};
 
+use common::{Serving, serving};
+
 use chrono::{TimeDelta, Utc};
 use tokio::sync::{Mutex, mpsc};
 use vigil_app::{AreaState, Backoff, DraftInput, Server, Store, StoreError, alerts, sync};
-use vigil_backend::config::Config;
 use vigil_sync::{
     Category, Location,
     watch::{AlertBody, Notice, Shape, WatchAreaSpec},
@@ -20,53 +21,7 @@ use vigil_sync::{
 /// Queen St W & Spadina Ave, Toronto.
 const HOME: (f64, f64) = (43.6487, -79.3966);
 
-/// The embedded backend, serving until dropped.
-struct Backend {
-    url: String,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-async fn backend() -> Backend {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = Config {
-        listen: ([127, 0, 0, 1], port).into(),
-        data_dir: dir.path().to_owned(),
-        ..Config::default()
-    };
-    let task = tokio::spawn(vigil_backend::serve::serve(config));
-    let url = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    for _ in 0..200 {
-        if http
-            .get(format!("{url}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return Backend {
-                url,
-                task,
-                _dir: dir,
-            };
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the embedded backend did not come up on {url}");
-}
-
-async fn signed_in(b: &Backend, name: &str) -> Server {
+async fn signed_in(b: &Serving, name: &str) -> Server {
     common::signed_in_at(&b.url, name).await
 }
 
@@ -93,7 +48,7 @@ fn quick() -> Backoff {
 }
 
 /// The watch areas the server has for `server`'s account: `(id, name)`.
-async fn server_areas(b: &Backend, server: &Server) -> Vec<(String, String)> {
+async fn server_areas(b: &Serving, server: &Server) -> Vec<(String, String)> {
     let answer: serde_json::Value = reqwest::Client::new()
         .get(format!("{}/v1/watch-areas", b.url))
         .bearer_auth(server.token().unwrap())
@@ -117,7 +72,7 @@ async fn server_areas(b: &Backend, server: &Server) -> Vec<(String, String)> {
 }
 
 /// A neighbour reports a theft at `at`; returns the report's id.
-async fn neighbour_reports(b: &Backend, at: (f64, f64), text: &str) -> String {
+async fn neighbour_reports(b: &Serving, at: (f64, f64), text: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let mut s = store(dir.path());
     let server = signed_in(b, &format!("neighbour-{}", uuid_ish())).await;
@@ -226,7 +181,7 @@ async fn areas_are_saved_offline_sent_on_sync_and_refusals_are_kept() {
 
     // Deleted before it ever reached the server, then online: only Home arrives.
     s.delete_area(&gone.id, Utc::now()).unwrap();
-    let b = backend().await;
+    let b = serving().await;
     let server = signed_in(&b, "resident").await;
     let done = sync::sync(&mut s, &server, quick()).await.unwrap();
     assert_eq!((done.areas.saved, done.areas.deleted), (1, 1));
@@ -283,7 +238,7 @@ async fn areas_are_saved_offline_sent_on_sync_and_refusals_are_kept() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_neighbours_report_alerts_live_and_by_pull_once_each() {
-    let b = backend().await;
+    let b = serving().await;
     let dir = tempfile::tempdir().unwrap();
     let mut s = store(dir.path());
     let server = signed_in(&b, "resident").await;

@@ -14,6 +14,7 @@
 //! - [`batch`]: the batch layer (DataFusion over the lake) and its views' store.
 //! - [`config`]: layered configuration (defaults, TOML, `VIGIL_*`, flags).
 //! - [`serving`]: answers merged from the batch views and the speed layer's delta.
+//! - [`risk`]: the risk model: `vigil risk` for analysts, training and publishing in the batch.
 //! - [`serve`]: binding the API to a port with graceful shutdown.
 
 pub mod alerts;
@@ -29,6 +30,7 @@ pub mod lake;
 pub mod log;
 pub mod push;
 pub mod relay;
+pub mod risk;
 pub mod rounds;
 pub mod serve;
 pub mod serving;

@@ -103,8 +103,107 @@ enum Command {
     /// Import a public data file into the store. Re-importing a file adds nothing twice.
     #[command(subcommand)]
     Import(ImportSource),
+    /// The risk model behind the devices' hints: train it, score a grid, evaluate it
+    /// against the plain count map. Reads a Toronto Police MCI CSV; `vigil batch` trains
+    /// the devices' model on the lake by itself.
+    #[command(subcommand)]
+    Risk(RiskCommand),
     /// Print the effective configuration (passwords hidden) and exit.
     Config,
+}
+
+#[derive(Debug, Subcommand)]
+enum RiskCommand {
+    /// Train the model on the incidents before --until and save it in --out
+    /// (model.safetensors and manifest.json).
+    ///
+    /// Example: vigil risk train --incidents toronto_mci_2014_2020.csv.gz --until 2019-01-01 --out model-2019
+    Train {
+        /// The incidents (Toronto Police MCI CSV, plain or .gz).
+        #[arg(long, value_name = "FILE")]
+        incidents: PathBuf,
+        /// First day not read (YYYY-MM-DD): training uses only incidents before it.
+        #[arg(long, value_name = "DATE", value_parser = vigil_backend::risk::parse_date)]
+        until: chrono::NaiveDate,
+        /// Directory to write the model to (created if missing).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The square grid's box, MINLON,MINLAT,MAXLON,MAXLAT [default: the incidents'
+        /// extent, rounded out to 0.01°].
+        #[arg(long, value_name = "BOX", value_parser = vigil_backend::risk::parse_bbox, allow_hyphen_values = true)]
+        bbox: Option<[f64; 4]>,
+        /// Cell size in metres.
+        #[arg(long, value_name = "M", default_value_t = 250.0)]
+        cell_m: f64,
+        /// The period one prediction covers.
+        #[arg(long, value_name = "DAYS", default_value = "7d", value_parser = vigil_backend::risk::parse_horizon)]
+        horizon: u32,
+        /// Training windows before --until (156 weeks: three years).
+        #[arg(long, value_name = "N", default_value_t = 156)]
+        windows: u32,
+        /// No progress bars (they are also hidden when stderr is not a terminal).
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Write `lat,lon,score` for the centre of every cell of a square grid: the expected
+    /// incidents in [--from, --to), from the incidents before --from only.
+    ///
+    /// Example: vigil risk grid --model model-2019 --incidents mci.csv.gz --from 2019-01-01 --to 2019-01-08 --bbox=-79.64,43.58,-79.11,43.86 --cell-m 250 --out grid.csv
+    Grid {
+        #[command(flatten)]
+        scored: Scored,
+        /// MINLON,MINLAT,MAXLON,MAXLAT.
+        #[arg(long, value_name = "BOX", value_parser = vigil_backend::risk::parse_bbox, allow_hyphen_values = true)]
+        bbox: [f64; 4],
+        /// Cell size in metres [default: the model's].
+        #[arg(long, value_name = "M")]
+        cell_m: Option<f64>,
+        /// The CSV to write.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Roll through [--from, --to) one horizon at a time, scoring every cell from the
+    /// incidents before each window, and print hit rate and PAI (hit rate / area share)
+    /// at 1% and 5% of the area for the model and for the all-history count map.
+    ///
+    /// Example: vigil risk eval --model model-2019 --incidents mci.csv.gz --from 2019-01-01 --to 2020-01-01 --horizon 7d
+    Eval {
+        #[command(flatten)]
+        scored: Scored,
+        /// Window length [default: the model's].
+        #[arg(long, value_name = "DAYS", value_parser = vigil_backend::risk::parse_horizon)]
+        horizon: Option<u32>,
+        /// The grid's box [default: the model's training box].
+        #[arg(long, value_name = "BOX", value_parser = vigil_backend::risk::parse_bbox, allow_hyphen_values = true)]
+        bbox: Option<[f64; 4]>,
+        /// Cell size in metres [default: the model's].
+        #[arg(long, value_name = "M")]
+        cell_m: Option<f64>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        quiet: bool,
+    },
+}
+
+/// What `vigil risk grid` and `eval` score: a model over a file's incidents in a period.
+#[derive(Debug, clap::Args)]
+struct Scored {
+    /// A directory written by `vigil risk train`.
+    #[arg(long, value_name = "DIR")]
+    model: PathBuf,
+    /// The incidents (Toronto Police MCI CSV, plain or .gz).
+    #[arg(long, value_name = "FILE")]
+    incidents: PathBuf,
+    /// The period's first day (YYYY-MM-DD); scores use only incidents before it.
+    #[arg(long, value_name = "DATE", value_parser = vigil_backend::risk::parse_date)]
+    from: chrono::NaiveDate,
+    /// The first day after the period.
+    #[arg(long, value_name = "DATE", value_parser = vigil_backend::risk::parse_date)]
+    to: chrono::NaiveDate,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -250,6 +349,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
+        Command::Risk(command) => risk(command),
         Command::Import(ImportSource::TorontoMci { file, quiet }) => {
             let db = serve::open_store(&config).await?;
             let start = Instant::now();
@@ -260,4 +360,79 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn show_progress(quiet: bool) -> bool {
+    !quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())
+}
+
+fn risk(command: RiskCommand) -> anyhow::Result<()> {
+    use vigil_backend::risk;
+    match command {
+        RiskCommand::Train {
+            incidents,
+            until,
+            out,
+            bbox,
+            cell_m,
+            horizon,
+            windows,
+            quiet,
+        } => {
+            risk::train_cmd(risk::TrainArgs {
+                incidents,
+                until,
+                out,
+                bbox,
+                cell_m,
+                horizon_days: horizon,
+                windows,
+                progress: show_progress(quiet),
+            })?;
+        }
+        RiskCommand::Grid {
+            scored,
+            bbox,
+            cell_m,
+            out,
+            quiet,
+        } => {
+            let cells = risk::grid_cmd(
+                &scored.model,
+                &scored.incidents,
+                scored.from,
+                scored.to,
+                bbox,
+                cell_m,
+                &out,
+                show_progress(quiet),
+            )?;
+            println!("wrote {cells} cells to {}", out.display());
+        }
+        RiskCommand::Eval {
+            scored,
+            horizon,
+            bbox,
+            cell_m,
+            json,
+            quiet,
+        } => {
+            let e = risk::eval_cmd(
+                &scored.model,
+                &scored.incidents,
+                scored.from,
+                scored.to,
+                horizon,
+                bbox,
+                cell_m,
+                show_progress(quiet),
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&e)?);
+            } else {
+                print!("{}", risk::format_evaluation(&e, scored.from, scored.to));
+            }
+        }
+    }
+    Ok(())
 }

@@ -401,6 +401,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let db = open_store(&config).await?;
     let batch = config.batch_store().await?;
     let mut state = AppState::new(db.clone(), config.api()).with_batch(batch);
+    state.risk = crate::risk::publish::RiskServing::new(config.lake()?);
     let listener = TcpListener::bind(config.listen).await.with_context(|| {
         format!(
             "cannot listen on {}; is another server using that port? Pass --listen",

@@ -18,12 +18,13 @@ use tauri::{AppHandle, Emitter, Manager, State};
 use tauri_plugin_notification::NotificationExt;
 use tokio::sync::{Mutex, Notify};
 use vigil_app::{
-    AppInfo, AreaItem, Backoff, Draft, DraftInput, InboxItem, OutboxItem, Server, Session, Store,
-    SyncError,
+    AppInfo, AreaItem, Backoff, Draft, DraftInput, HintError, InboxItem, OutboxItem, RiskHints,
+    Server, Session, Store, SyncError,
     sync::{self},
 };
 use vigil_sync::{
     Incident,
+    risk::RiskHint,
     watch::{Notice, WatchAreaSpec},
 };
 
@@ -33,6 +34,8 @@ struct Client {
     dir: PathBuf,
     /// Woken by a sign-in, so the alert stream (re)connects with the new session.
     signed_in: Notify,
+    /// The risk model and cached cells, loaded on first use and dropped by every sync.
+    hints: Mutex<Option<RiskHints>>,
 }
 
 type Answer<T> = Result<T, String>;
@@ -137,10 +140,44 @@ async fn set_tile_url(client: State<'_, Client>, url: String) -> Answer<String> 
     Ok(url.to_owned())
 }
 
-/// The watch areas kept on this device, and whether the server has them.
+/// A watch area with the risk hint at its centre now, or why there is none.
+#[derive(Debug, Serialize)]
+struct AreaWithHint {
+    #[serde(flatten)]
+    area: AreaItem,
+    hint: Option<RiskHint>,
+    hint_note: Option<String>,
+}
+
+/// The watch areas kept on this device, whether the server has them, and the risk hint
+/// at each one's centre at this hour (computed here, offline).
 #[tauri::command]
-async fn areas(client: State<'_, Client>) -> Answer<Vec<AreaItem>> {
-    client.store.lock().await.watch_areas().map_err(say)
+async fn areas(client: State<'_, Client>) -> Answer<Vec<AreaWithHint>> {
+    let store = client.store.lock().await;
+    let areas = store.watch_areas().map_err(say)?;
+    let mut hints = client.hints.lock().await;
+    if hints.is_none() {
+        *hints = store.risk_hints().map_err(say)?;
+    }
+    let now = chrono::Local::now().fixed_offset();
+    Ok(areas
+        .into_iter()
+        .map(|area| {
+            let answer = match hints.as_ref() {
+                Some(h) => h.area_hint(&area.spec, now),
+                None => Err(HintError::NoModel),
+            };
+            let (hint, hint_note) = match answer {
+                Ok(h) => (Some(h), None),
+                Err(e) => (None, Some(e.to_string())),
+            };
+            AreaWithHint {
+                area,
+                hint,
+                hint_note,
+            }
+        })
+        .collect())
 }
 
 /// Saves a watch area (a new one without `id`), checked with the server's rules; the
@@ -266,6 +303,7 @@ async fn sync_now(app: AppHandle, client: State<'_, Client>) -> Answer<Synced> {
         .await
         .map_err(say)?;
     drop(store);
+    *client.hints.lock().await = None;
     if !done.alerts.is_empty() {
         notify_new(&app).await;
     }
@@ -404,6 +442,7 @@ pub fn run() {
                 store: Mutex::new(store),
                 dir,
                 signed_in: Notify::new(),
+                hints: Mutex::new(None),
             });
             tauri::async_runtime::spawn(follow_alerts(app.handle().clone()));
             Ok(())

@@ -12,12 +12,14 @@
 //! - [`conflict`]: who wins when a device's copy and the server's differ.
 //! - [`protocol`]: sync protocol v1 messages (push, edits, pull, cursors).
 //! - [`watch`]: watch areas and the alerts they raise.
+//! - [`risk`]: risk features, the hint wording, and (feature `model`) the candle model.
 
 pub mod category;
 pub mod cell;
 pub mod conflict;
 pub mod incident;
 pub mod protocol;
+pub mod risk;
 pub mod validate;
 pub mod watch;
 

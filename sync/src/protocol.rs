@@ -203,6 +203,10 @@ pub struct PullResponse {
     pub cursor: Cursor,
     /// True when more changes are waiting: pull again at once.
     pub has_more: bool,
+    /// The newest risk model's version (`GET /v1/risk/model`), when one is published: a
+    /// device holding another version fetches it and its cells again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_model: Option<String>,
 }
 
 /// An opaque position in the server's change feed. Devices store and send it verbatim.

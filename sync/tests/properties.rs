@@ -150,6 +150,7 @@ proptest! {
             ],
             cursor: Cursor::after(seq),
             has_more: feed,
+            risk_model: feed.then(|| "20261129T030000000Z".to_owned()),
         };
         let json = serde_json::to_string(&page).unwrap();
         prop_assert_eq!(serde_json::from_str::<PullResponse>(&json).unwrap(), page);

@@ -590,6 +590,15 @@ fn AreasScreen(info: AppInfo) -> impl IntoView {
                                             <span class=if synced { "badge sent" } else { "badge pending" }>
                                                 {a.last_error.unwrap_or_else(|| (if synced { text::AREA_SYNCED } else { text::AREA_PENDING }).to_owned())}
                                             </span>
+                                            {match (a.hint, a.hint_note) {
+                                                (Some(h), _) => view! {
+                                                    <p class="hint" data-level=h.level.clone() title=text::HINT_NOTE>
+                                                        <strong>{text::risk_level(&h.level)}</strong>" "{h.reason}
+                                                    </p>
+                                                }.into_any(),
+                                                (None, Some(note)) => view! { <p class="hint none">{note}</p> }.into_any(),
+                                                (None, None) => ().into_any(),
+                                            }}
                                             <button class="link" on:click=move |_| delete(id.clone(), area_name.clone())>{text::DELETE}</button>
                                         </li>
                                     }

@@ -172,6 +172,20 @@ pub struct Area {
     /// `pending` (sent on the next sync) or `synced`.
     pub state: String,
     pub last_error: Option<String>,
+    /// The risk hint at the area's centre now (computed on the device), or why none.
+    #[serde(default)]
+    pub hint: Option<Hint>,
+    #[serde(default)]
+    pub hint_note: Option<String>,
+}
+
+/// A risk hint (`vigil_sync::risk::RiskHint`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Hint {
+    /// `low`, `usual`, `elevated` or `high`.
+    pub level: String,
+    pub ratio: f32,
+    pub reason: String,
 }
 
 pub async fn areas() -> Result<Vec<Area>, InvokeError> {
@@ -510,6 +524,27 @@ mod tests {
         assert_eq!(areas[0].categories, vec!["assault".to_owned()]);
         assert_eq!(areas[0].quiet_hours.as_ref().unwrap().end, "07:00");
         assert_eq!(areas[0].state, "pending");
+        assert_eq!(areas[0].hint, None);
+
+        // The shell adds the hint the client core computed.
+        let city = vigil_sync::risk::CityReference::new(vec![0.2], &[1; 168]);
+        let at = chrono::NaiveDate::from_ymd_opt(2026, 11, 27)
+            .unwrap()
+            .and_hms_opt(22, 0, 0)
+            .unwrap();
+        let hint = vigil_sync::risk::hint::hint(0.8, None, &city, at, "v1");
+        let json = serde_json::json!([{"id": "a", "name": "Home",
+            "shape": {"circle": {"lat": 43.6, "lon": -79.4, "radius_m": 500.0}},
+            "categories": [], "min_severity": 1, "state": "synced", "last_error": null,
+            "updated_at": "2026-11-27T22:00:00Z", "hint": hint, "hint_note": null}]);
+        let areas: Vec<Area> = decode("areas", &json.to_string()).unwrap();
+        let h = areas[0].hint.as_ref().unwrap();
+        assert_eq!(h.level, "elevated");
+        assert!(
+            h.reason.starts_with("More past reports here"),
+            "{}",
+            h.reason
+        );
 
         let incident = Inc {
             id: "0192f0c4-6d8e-7cc2-9a41-3f1c2b7d9e10".parse().unwrap(),

@@ -69,6 +69,19 @@ pub const ADD_AREA: &str = "Add area";
 pub const DELETE: &str = "Delete";
 pub const AREA_SYNCED: &str = "Alerts on";
 pub const AREA_PENDING: &str = "Sent on the next sync";
+/// Said under every risk hint: what it is and what it is not.
+pub const HINT_NOTE: &str = "From past public reports near here, compared with the rest of the city at this hour. Not a prediction about you.";
+
+/// The words for a risk level (`vigil_sync::risk::RiskLevel::label`).
+pub fn risk_level(level: &str) -> &'static str {
+    match level {
+        "low" => "Lower than usual",
+        "usual" => "Usual",
+        "elevated" => "Elevated",
+        "high" => "High",
+        _ => "Unknown",
+    }
+}
 
 pub fn area_added(name: &str) -> String {
     format!("Added {name}; it is sent to the server on the next sync.")

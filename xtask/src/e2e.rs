@@ -468,6 +468,16 @@ fn check_screens(
         Duration::from_secs(20),
     )?;
     eprintln!("    watch areas synced: {synced}");
+    // This server has published no risk model (too little history for a batch to train
+    // one), so each area says where hints will come from instead of a hint.
+    let note = wd.wait_for(
+        "the risk hint note",
+        "const n = document.querySelector('.areas .item .hint.none'); return n ? n.textContent : null;",
+        Duration::from_secs(10),
+    )?;
+    if !note.contains("no risk model on this device yet") {
+        bail!("the area's hint line says {note:?}");
+    }
     wd.screenshot(&shots.join("areas.png"))?;
 
     // A neighbour reports a break-in inside Home; the app receives its alert live, shows

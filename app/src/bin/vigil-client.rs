@@ -92,6 +92,20 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// How a place compares with the rest of the city at an hour of the week, from past
+    /// reports: computed here, offline, from the risk model and the cells of your watch
+    /// areas (fetched by `sync`). Nothing about the place is sent anywhere.
+    ///
+    /// Example: vigil-client hint --lat 43.6561 --lon -79.3802 --at 2026-11-27T22:30:00-05:00
+    Hint {
+        #[arg(long, allow_hyphen_values = true)]
+        lat: f64,
+        #[arg(long, allow_hyphen_values = true)]
+        lon: f64,
+        /// The time, RFC 3339 with its offset [default: now, in this computer's zone].
+        #[arg(long, value_name = "TIME")]
+        at: Option<chrono::DateTime<chrono::FixedOffset>>,
+    },
     /// The session, drafts, outbox and cache at a glance.
     Status,
 }
@@ -350,6 +364,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                             a.saved, a.deleted, a.refused
                         );
                     }
+                    if let Some(version) = &s.risk.model {
+                        println!("risk model {version} fetched for offline hints");
+                    }
+                    if s.risk.cells > 0 {
+                        println!(
+                            "risk data cached for {} cells of your watch areas",
+                            s.risk.cells
+                        );
+                    }
                     let e = &s.edits;
                     if e.applied + e.kept + e.rejected > 0 {
                         println!(
@@ -521,6 +544,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 };
                 println!("{:>5}  {}  {what}{flags}", alert.id, alert.at.to_rfc3339());
             }
+        }
+        Command::Hint { lat, lon, at } => {
+            let hints = store.risk_hints()?.ok_or(vigil_app::HintError::NoModel)?;
+            let at = at.unwrap_or_else(|| chrono::Local::now().fixed_offset());
+            let hint = hints.hint(lat, lon, at)?;
+            println!("{}: {}", hint.level.label(), hint.reason);
+            println!(
+                "(expected {:.2} reports a week in this cell; {:.1}× the city's typical place at this hour; model {})",
+                hint.expected, hint.ratio, hint.model_version
+            );
         }
         Command::Status => {
             match Session::load(&dir)? {

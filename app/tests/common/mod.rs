@@ -57,3 +57,54 @@ pub async fn signed_in_at(url: &str, name: &str) -> Server {
     server.login(name, "correct horse battery").await.unwrap();
     server
 }
+
+/// The whole embedded backend (`vigil serve` in this process: the API, the relay, the
+/// matcher, the lake in its data directory), serving until dropped.
+pub struct Serving {
+    pub url: String,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    dir: tempfile::TempDir,
+}
+
+impl Serving {
+    /// The server's data directory (its store, log and lake).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts `vigil serve` on a free port with a fresh data directory.
+pub async fn serving() -> Serving {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = vigil_backend::config::Config {
+        listen: ([127, 0, 0, 1], port).into(),
+        data_dir: dir.path().to_owned(),
+        ..vigil_backend::config::Config::default()
+    };
+    let task = tokio::spawn(vigil_backend::serve::serve(config));
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if http
+            .get(format!("{url}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return Serving { url, task, dir };
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the embedded backend did not come up on {url}");
+}

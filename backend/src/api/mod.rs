@@ -11,6 +11,7 @@ mod incidents;
 pub mod metrics;
 mod near;
 mod openapi;
+pub mod risk;
 mod stats;
 mod sync;
 mod watch;
@@ -72,6 +73,8 @@ pub struct AppState {
     pub notifier: crate::alerts::notify::Notifier,
     /// The VAPID public key browsers subscribe with, when push is on.
     pub vapid_public_key: Option<Arc<str>>,
+    /// The newest risk model published to the lake, for `/v1/risk`.
+    pub risk: crate::risk::publish::RiskServing,
 }
 
 impl AppState {
@@ -85,6 +88,7 @@ impl AppState {
             layers: crate::serving::Layers::new(None, None),
             notifier: crate::alerts::notify::Notifier::local(),
             vapid_public_key: None,
+            risk: crate::risk::publish::RiskServing::default(),
         }
     }
 
@@ -141,6 +145,8 @@ pub fn router(state: AppState) -> Router {
             put(devices::put).delete(devices::delete),
         )
         .route("/v1/push/vapid", get(devices::vapid))
+        .route("/v1/risk/model", get(risk::model))
+        .route("/v1/risk/cells", post(risk::cells))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

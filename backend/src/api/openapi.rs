@@ -6,7 +6,9 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use super::{alerts, auth, devices, error, health, incidents, metrics, near, stats, sync, watch};
+use super::{
+    alerts, auth, devices, error, health, incidents, metrics, near, risk, stats, sync, watch,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,13 +18,14 @@ use super::{alerts, auth, devices, error, health, incidents, metrics, near, stat
         sync::push, sync::edits, sync::pull, incidents::list, near::near, near::cell_counts,
         stats::heatmap, stats::trends, stats::summary,
         watch::put, watch::list, watch::delete, alerts::inbox, alerts::stream,
-        devices::put, devices::list, devices::delete, devices::vapid,
+        devices::put, devices::list, devices::delete, devices::vapid, risk::model, risk::cells,
     ),
     components(schemas(
         error::ErrorBody, auth::Credentials, auth::Registered, auth::Session,
         vigil_sync::PushRequest, vigil_sync::PushResponse, vigil_sync::EditRequest, vigil_sync::EditResponse, vigil_sync::PullResponse, vigil_sync::Incident,
         vigil_sync::watch::WatchAreaSpec, vigil_sync::watch::Alert, watch::WatchAreaOut, watch::WatchAreaList, alerts::InboxPage,
         vigil_sync::watch::DeviceAddress, devices::DeviceList, devices::VapidKey,
+        risk::RiskModelFiles, risk::CellsRequest, risk::CellsResponse, vigil_sync::risk::CellStats,
     )),
     modifiers(&BearerAuth),
 )]

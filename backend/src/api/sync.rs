@@ -242,9 +242,18 @@ pub async fn pull(
         .last()
         .map_or(cursor, |(seq, _)| Cursor::after(*seq));
     state.metrics.pulled(changes.len());
+    // A lake that cannot be read must not stop a sync: the model is offered next time.
+    let risk_model = match state.risk.current().await {
+        Ok(p) => p.map(|p| p.version.clone()),
+        Err(error) => {
+            tracing::warn!(error = %format!("{error:#}"), "cannot read the published risk model");
+            None
+        }
+    };
     Ok(Json(PullResponse {
         changes: changes.into_iter().map(|(_, c)| c).collect(),
         cursor,
         has_more,
+        risk_model,
     }))
 }

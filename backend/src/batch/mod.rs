@@ -210,12 +210,13 @@ WITH upto AS (
     FROM upto
 ), bodies AS (
     SELECT id, cell, category, CAST(occurred_at AS BIGINT) AS occurred_ms, occurred_offset_s,
+           lat, lon,
            ROW_NUMBER() OVER (PARTITION BY id ORDER BY version DESC, seq DESC) AS rn
     FROM upto WHERE kind = 'upsert'
 )
 SELECT b.id, b.cell, b.category, b.occurred_ms, b.occurred_offset_s AS offset_s,
        b.occurred_ms + CAST(b.occurred_offset_s AS BIGINT) * 1000 AS local_ms,
-       COALESCE(r.status, '') <> 'rejected' AS counted
+       COALESCE(r.status, '') <> 'rejected' AS counted, b.lat, b.lon
 FROM ranked r JOIN bodies b ON b.id = r.id AND b.rn = 1
 WHERE r.rn = 1 AND r.kind <> 'tombstone'";
 
@@ -291,6 +292,8 @@ pub struct BatchSummary {
     /// Rows written per view, in [`view_queries`] order.
     pub view_rows: Vec<(String, usize)>,
     pub skipped: Vec<(String, String)>,
+    /// The risk model trained on the same incidents, or why none was.
+    pub risk: Result<crate::risk::publish::PublishSummary, String>,
     pub seconds: f64,
 }
 
@@ -313,6 +316,14 @@ impl std::fmt::Display for BatchSummary {
         }
         for (key, why) in &self.skipped {
             writeln!(f, "  skipped {key}: {why}")?;
+        }
+        match &self.risk {
+            Ok(r) => writeln!(
+                f,
+                "  risk model {}: {} training windows, {} cells, {} bytes (+ {} bytes of cells)",
+                r.version, r.windows, r.cells, r.model_bytes, r.cells_bytes
+            )?,
+            Err(why) => writeln!(f, "  risk model not trained: {why}")?,
         }
         write!(f, "  took {:.1} s", self.seconds)
     }
@@ -393,7 +404,55 @@ impl From<arrow::error::ArrowError> for BatchError {
     }
 }
 
-/// Recomputes every view from the lake and switches serving to them.
+/// The counted incidents of `latest` as the risk model reads them (local time, place,
+/// kind); rows without a place or with an unknown category are left out.
+fn risk_points(latest: &[RecordBatch]) -> Result<Vec<crate::risk::Point>, BatchError> {
+    let mut out = Vec::new();
+    for b in latest {
+        let col = |name: &str| {
+            b.column_by_name(name).cloned().ok_or_else(|| {
+                BatchError::Query(DataFusionError::Internal(format!("latest has no {name}")))
+            })
+        };
+        let float = |name: &str| -> Result<arrow::array::Float64Array, BatchError> {
+            Ok(arrow::compute::cast(&col(name)?, &DataType::Float64)?
+                .as_primitive::<arrow::datatypes::Float64Type>()
+                .clone())
+        };
+        let (lat, lon) = (float("lat")?, float("lon")?);
+        let local = arrow::compute::cast(&col("local_ms")?, &DataType::Int64)?;
+        let local = local.as_primitive::<Int64Type>();
+        let category = arrow::compute::cast(&col("category")?, &DataType::Utf8)?;
+        let category = category.as_string::<i32>();
+        let counted = arrow::compute::cast(&col("counted")?, &DataType::Boolean)?;
+        let counted = counted.as_boolean();
+        for i in 0..b.num_rows() {
+            if lat.is_null(i) || lon.is_null(i) || local.is_null(i) || category.is_null(i) {
+                continue;
+            }
+            if counted.is_null(i) || !counted.value(i) {
+                continue;
+            }
+            let (Some(at), Ok(category)) = (
+                chrono::DateTime::from_timestamp_millis(local.value(i)),
+                category.value(i).parse::<vigil_sync::Category>(),
+            ) else {
+                continue;
+            };
+            out.push(crate::risk::Point {
+                lat: lat.value(i),
+                lon: lon.value(i),
+                local: at.naive_utc(),
+                category,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Recomputes every view from the lake and switches serving to them, then trains the risk
+/// model on the same incidents and publishes it to the lake (a model that cannot be
+/// trained, for want of history, leaves the previous one published and is reported).
 pub async fn run(
     lake: &Lake,
     store: &BatchStore,
@@ -426,6 +485,7 @@ pub async fn run(
         .collect()
         .await?;
     let states = incident_states(&latest)?;
+    let points = risk_points(&latest)?;
     let incidents = states.iter().filter(|s| s.counted).count();
     let schema = latest
         .first()
@@ -479,6 +539,12 @@ pub async fn run(
     };
     bar.inc(1);
     bar.finish_with_message("done");
+    let risk = crate::risk::publish::train_and_publish(lake, points, chrono::Utc::now())
+        .await
+        .map_err(|e| format!("{e:#}"));
+    if let Err(why) = &risk {
+        tracing::warn!(%why, "risk model not trained");
+    }
     Ok(BatchSummary {
         batch_id,
         watermark_ms,
@@ -487,6 +553,7 @@ pub async fn run(
         incidents,
         view_rows,
         skipped: loaded.skipped,
+        risk,
         seconds: started.elapsed().as_secs_f64(),
     })
 }

@@ -109,6 +109,14 @@ impl TestApp {
         }
     }
 
+    /// Serves the risk model published in `risk`'s lake.
+    pub fn with_risk(mut self, risk: vigil_backend::risk::publish::RiskServing) -> TestApp {
+        let mut state = AppState::new(self.db.clone(), ApiConfig::default());
+        state.risk = risk;
+        self.router = router(state);
+        self
+    }
+
     /// Sends a request; returns the status and the body as JSON (`Value::Null` if empty).
     pub async fn call(
         &self,

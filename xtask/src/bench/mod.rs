@@ -6,12 +6,14 @@
 //!
 //! `bench stream` measures the scale-out streaming path; see [`stream`]. `bench sync` the
 //! client core; `bench batch` the batch layer's full recompute; `bench ingest` the feed
-//! connectors on the Toronto file; `bench alerts` the alert path under load.
+//! connectors on the Toronto file; `bench alerts` the alert path under load; `bench risk`
+//! the on-device risk hints.
 
 mod alerts;
 mod batch;
 mod client;
 mod ingest;
+mod risk;
 mod serve;
 mod stats;
 mod stream;
@@ -82,6 +84,11 @@ pub enum Bench {
     /// 1,000 incidents/s pushed through the API; prints p50/p99 from push accepted to alert
     /// received on the WebSocket, and that no alert went missing or came twice.
     Alerts(alerts::AlertsArgs),
+
+    /// On-device risk hints: trains the devices' model on the Toronto file, prints the
+    /// model's size and the p50/p99 latency of `risk_hint`; with --validate, PAI and hit
+    /// rate against the count map for 2019 and 2020.
+    Risk(risk::RiskArgs),
 }
 
 /// Options of `cargo xtask bench push`.
@@ -122,6 +129,7 @@ pub fn run(bench: Bench) -> Result<()> {
         Bench::Serve(args) => serve::run(&args),
         Bench::Ingest(args) => ingest::run(&args),
         Bench::Alerts(args) => alerts::run(&args),
+        Bench::Risk(args) => risk::run(&args),
     }
 }
 
