@@ -17,6 +17,7 @@ use h3o::{CellIndex, LatLng, Resolution};
 use rusqlite::{OptionalExtension, params};
 use serde::Deserialize;
 use vigil_sync::{
+    Location,
     risk::{CellId, CellStats, RiskHint, RiskModel},
     watch::{Shape, WatchAreaSpec},
 };
@@ -157,11 +158,12 @@ pub fn cells_for_area(spec: &WatchAreaSpec) -> Vec<CellId> {
 }
 
 fn distance_m(lat1: f64, lon1: f64, lat2: f64, lon2: f64) -> f64 {
-    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
-    let dp = p2 - p1;
-    let dl = (lon2 - lon1).to_radians();
-    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    2.0 * 6_371_008.8 * a.sqrt().asin()
+    let at = |lat, lon| Location {
+        lat,
+        lon,
+        accuracy_m: None,
+    };
+    at(lat1, lon1).distance_m(&at(lat2, lon2))
 }
 
 impl Store {

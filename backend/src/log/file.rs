@@ -315,20 +315,30 @@ impl FileLog {
     }
 }
 
-/// Replaces `path` with `bytes` so that a crash leaves the old or the new content, never a mix.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
+/// Replaces `path` with `bytes` so that a crash leaves the old or the new content, never a
+/// mix: a temporary file, synced, renamed over `path`, and the directory synced. On failure,
+/// the path that failed and why.
+pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), (PathBuf, std::io::Error)> {
+    let at = |p: &Path| {
+        let p = p.to_path_buf();
+        move |e| (p, e)
+    };
     let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp).map_err(io(&tmp))?;
+    let mut f = File::create(&tmp).map_err(at(&tmp))?;
     f.write_all(bytes)
         .and_then(|()| f.sync_all())
-        .map_err(io(&tmp))?;
-    fs::rename(&tmp, path).map_err(io(path))?;
+        .map_err(at(&tmp))?;
+    fs::rename(&tmp, path).map_err(at(path))?;
     if let Some(dir) = path.parent() {
         File::open(dir)
             .and_then(|d| d.sync_all())
-            .map_err(io(dir))?;
+            .map_err(at(dir))?;
     }
     Ok(())
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), LogError> {
+    replace_file(path, bytes).map_err(|(p, e)| io(&p)(e))
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@ pub mod publish;
 use std::{
     collections::BTreeMap,
     fs,
-    io::Write,
     path::{Path, PathBuf},
 };
 
@@ -196,13 +195,8 @@ pub fn load_model(dir: &Path) -> anyhow::Result<RiskModel> {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f =
-        fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    crate::log::file::replace_file(path, bytes)
+        .map_err(|(p, e)| anyhow::anyhow!("cannot write {}: {e}", p.display()))
 }
 
 fn print_skipped(incidents: &Incidents, outside: u64) {

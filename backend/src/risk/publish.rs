@@ -124,14 +124,6 @@ async fn latest_version(lake: &Lake) -> anyhow::Result<Option<String>> {
     Ok(Some(text.trim().to_owned()))
 }
 
-/// Reads the newest published model, or `None` when none was published.
-pub async fn read_latest(lake: &Lake) -> anyhow::Result<Option<Published>> {
-    match latest_version(lake).await? {
-        Some(v) => read_version(lake, &v).await.map(Some),
-        None => Ok(None),
-    }
-}
-
 async fn read_version(lake: &Lake, version: &str) -> anyhow::Result<Published> {
     let manifest = lake.get(&key(version, MANIFEST_FILE)).await?;
     let weights = lake.get(&key(version, MODEL_FILE)).await?;

@@ -132,23 +132,6 @@ impl History {
         &self.grid
     }
 
-    pub fn events(&self) -> &[Event] {
-        &self.events
-    }
-
-    pub fn len(&self) -> usize {
-        self.events.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
-    }
-
-    /// The first and last day with an incident.
-    pub fn span(&self) -> Option<(i32, i32)> {
-        Some((self.events.first()?.day, self.events.last()?.day))
-    }
-
     /// The incidents with `from <= day < to`.
     pub fn between(&self, from: i32, to: i32) -> &[Event] {
         let a = self.events.partition_point(|e| e.day < from);
