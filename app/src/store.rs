@@ -636,6 +636,9 @@ pub(crate) fn checked_submission(
             .ok_or_else(|| missing("location", "say where it happened"))?,
         place: input.place.clone(),
         description: input.description.clone(),
+        group: None,
+        visibility: None,
+        anonymous: false,
     };
     report.validate(now, &Limits::default())?;
     Ok(report)

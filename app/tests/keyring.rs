@@ -248,10 +248,13 @@ async fn the_token_lives_in_the_os_keyring_and_leaves_with_logout() {
     let said = report_and_sync(dir.path(), &vars).await;
     assert!(said.starts_with("sent 1,"), "{said}");
     let stored =
-        b.db.query_incidents(&vigil_backend::db::IncidentFilter {
-            limit: 10,
-            ..Default::default()
-        })
+        b.db.query_incidents(
+            &vigil_backend::db::UserId::new(),
+            &vigil_backend::db::IncidentFilter {
+                limit: 10,
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     assert_eq!(stored.len(), 1);

@@ -19,7 +19,7 @@ use crate::{
 
 /// Top-level sections; environment variables outside them (such as `VIGIL_CONFIG`) are
 /// not configuration keys.
-const SECTIONS: [&str; 18] = [
+const SECTIONS: [&str; 20] = [
     "listen",
     "data_dir",
     "database",
@@ -38,6 +38,8 @@ const SECTIONS: [&str; 18] = [
     "ingest",
     "alerts",
     "push",
+    "security",
+    "privacy",
 ];
 
 /// Everything `vigil` can be configured with.
@@ -68,6 +70,61 @@ pub struct Config {
     pub alerts: AlertsConfig,
     /// Push notifications to phones and browsers.
     pub push: crate::push::PushConfig,
+    pub security: SecurityConfig,
+    pub privacy: PrivacyConfig,
+}
+
+/// Abuse resistance of the HTTP API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// Requests per minute from one address; 0 turns the limit off.
+    pub per_address_per_minute: u32,
+    /// Requests per minute with one account; 0 turns the limit off.
+    pub per_account_per_minute: u32,
+    /// Failed logins (per username, and per address) before a lockout.
+    pub failures_before_lock: u32,
+    /// The first lockout in seconds; it doubles with each further failure, up to an hour.
+    pub first_lock_seconds: u32,
+    /// Take the client's address from `X-Forwarded-For` (only behind your own proxy).
+    pub trust_forwarded_for: bool,
+    /// Browser origins allowed to call the API (exact, e.g. `https://map.example.org`);
+    /// empty: none (the desktop and mobile apps do not need CORS).
+    pub cors_origins: Vec<String>,
+    /// Send `Strict-Transport-Security` (set when a TLS proxy serves the API).
+    pub hsts: bool,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        let g = crate::api::guard::GuardConfig::default();
+        SecurityConfig {
+            per_address_per_minute: g.per_address_per_minute,
+            per_account_per_minute: g.per_account_per_minute,
+            failures_before_lock: g.failures_before_lock,
+            first_lock_seconds: g.first_lock.as_secs() as u32,
+            trust_forwarded_for: g.trust_forwarded_for,
+            cors_origins: g.cors_origins,
+            hsts: g.hsts,
+        }
+    }
+}
+
+/// What is kept about residents, and for how long.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacyConfig {
+    /// Days a resident's report keeps its precise location, typed place and reporter
+    /// link; after that they are coarsened as public views show them. 0 keeps them.
+    pub raw_report_days: u32,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        PrivacyConfig {
+            raw_report_days: 365,
+        }
+    }
 }
 
 /// The alert matcher (in `vigil serve` embedded, in `vigil speed` scale-out).
@@ -322,6 +379,8 @@ impl Default for Config {
             ingest: crate::ingest::config::IngestConfig::default(),
             alerts: AlertsConfig::default(),
             push: crate::push::PushConfig::default(),
+            security: SecurityConfig::default(),
+            privacy: PrivacyConfig::default(),
         }
     }
 }
@@ -550,6 +609,17 @@ impl Config {
             },
             max_body_bytes: self.reports.max_body_bytes,
             allow_private_push_endpoints: self.push.allow_private_endpoints,
+            guard: crate::api::guard::GuardConfig {
+                per_address_per_minute: self.security.per_address_per_minute,
+                per_account_per_minute: self.security.per_account_per_minute,
+                failures_before_lock: self.security.failures_before_lock.max(1),
+                first_lock: std::time::Duration::from_secs(u64::from(
+                    self.security.first_lock_seconds,
+                )),
+                trust_forwarded_for: self.security.trust_forwarded_for,
+                cors_origins: self.security.cors_origins.clone(),
+                hsts: self.security.hsts,
+            },
         }
     }
 }

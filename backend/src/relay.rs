@@ -64,15 +64,20 @@ impl Relay {
         self
     }
 
-    /// Publishes the next batch of changes; returns how many it published.
+    /// Publishes the next batch of changes; returns how many it moved past (private
+    /// reports are passed over, not published).
     pub async fn run_once(&self) -> Result<usize, RelayError> {
         let position = self.db.relay_position(&self.name).await?;
         let entries = self.db.outbox_after(position, self.batch).await?;
         let Some(last) = entries.last().map(|e| e.seq) else {
             return Ok(0);
         };
+        let read = entries.len();
+        // A group's private reports never reach the public pipeline (views, lake, alerts),
+        // but the position moves past them.
         let records: Vec<Record> = entries
             .into_iter()
+            .filter(|e| !e.private)
             .map(|e| {
                 let key = e.cell.to_string().into_bytes();
                 let event = IncidentEvent {
@@ -89,17 +94,19 @@ impl Relay {
             })
             .collect();
         let now = Utc::now().timestamp_millis();
-        let started = Instant::now();
-        self.log.append(&records, now).await?;
-        self.metrics
-            .engine_op(self.log.engine(), "append", started.elapsed());
+        if !records.is_empty() {
+            let started = Instant::now();
+            self.log.append(&records, now).await?;
+            self.metrics
+                .engine_op(self.log.engine(), "append", started.elapsed());
+        }
         self.db.set_relay_position(&self.name, last, now).await?;
         self.metrics.relay_published.inc_by(records.len() as u64);
         let newest = self.db.last_change_seq().await?;
         self.metrics
             .outbox_backlog
             .set(newest.saturating_sub(last) as i64);
-        Ok(records.len())
+        Ok(read)
     }
 
     /// Relays until `shutdown` completes: at once while there is a backlog, then every

@@ -397,6 +397,33 @@ async fn wait_for(mut rx: watch::Receiver<()>) {
 }
 
 /// Serves the API until Ctrl-C or SIGTERM, then drains open requests.
+/// The retention policy for raw reports: every hour, residents' reports older than `days`
+/// lose their precise location, typed place and reporter link (`Db::coarsen_reports`).
+async fn retention(db: Db, days: u32, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        let now = chrono::Utc::now();
+        let cutoff = (now - chrono::TimeDelta::days(i64::from(days))).timestamp_millis();
+        loop {
+            match db
+                .coarsen_reports(cutoff, 500, now.timestamp_millis())
+                .await
+            {
+                Ok(0) => break,
+                Ok(n) => tracing::info!(reports = n, days, "retention: coarsened old reports"),
+                Err(error) => {
+                    tracing::warn!(%error, "retention: cannot coarsen old reports; trying again in an hour");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = tokio::time::sleep(Duration::from_secs(3_600)) => {}
+        }
+    }
+}
+
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     let db = open_store(&config).await?;
     let batch = config.batch_store().await?;
@@ -412,6 +439,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(%addr, store = db.engine(), data_dir = %config.data_dir.display(), "vigil listening on http://{addr}");
     let (stop, stopped) = watch::channel(());
     let mut tasks = Vec::new();
+    if config.privacy.raw_report_days > 0 {
+        tasks.push(tokio::spawn(retention(
+            db.clone(),
+            config.privacy.raw_report_days,
+            wait_for(stopped.clone()),
+        )));
+    }
     let redis_views = open_redis_views(&config)?;
     if let Some(views) = &redis_views {
         state = state.with_views(views.clone());
@@ -484,9 +518,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             tasks.push(tokio::spawn(matcher.run(wait_for(stopped.clone()))));
         }
     }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     let _ = stop.send(());
     if let Some(task) = listener_task {
         task.abort();

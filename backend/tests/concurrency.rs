@@ -96,6 +96,7 @@ async fn a_late_commit_is_not_skipped(#[case] engine: Engine) {
             incident: report.into_incident(Source::UserReport, chrono::Utc::now()),
             reporter: None,
             cell,
+            audience: Default::default(),
         }
     };
     let early = incident(report(43.65, -79.38));

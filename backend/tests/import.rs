@@ -58,12 +58,15 @@ async fn imports_counts_rejects_and_is_idempotent() {
     let again = import_toronto_mci(&db, &path, false).await.unwrap();
     assert_eq!((again.read, again.imported, again.duplicate), (6, 0, 4));
 
-    let (changes, more) = db.changes_after(0, 100).await.unwrap();
+    let (changes, more) = db
+        .changes_after(&vigil_backend::db::UserId::new(), 0, 100)
+        .await
+        .unwrap();
     assert!(!more);
     assert_eq!(changes.len(), 4);
     let arson: Vec<_> = changes
         .iter()
-        .filter_map(|(_, c)| match c {
+        .filter_map(|(_, c)| match &c.item {
             vigil_sync::Change::Upsert { incident }
                 if incident.place.as_deref() == Some("Willowdale East") =>
             {
@@ -81,7 +84,7 @@ async fn imports_counts_rejects_and_is_idempotent() {
         "{}",
         arson[0].description
     );
-    let vigil_sync::Change::Upsert { incident } = &changes[0].1 else {
+    let vigil_sync::Change::Upsert { incident } = &changes[0].1.item else {
         panic!("not an upsert")
     };
     assert_eq!(

@@ -323,11 +323,14 @@ async fn run(db: &Db, config: &IngestConfig) -> IngestSummary {
 
 /// Every upsert in the change feed, in order.
 async fn upserts(db: &Db) -> Vec<Incident> {
-    let (changes, more) = db.changes_after(0, 100_000).await.unwrap();
+    let (changes, more) = db
+        .changes_after(&vigil_backend::db::UserId::new(), 0, 100_000)
+        .await
+        .unwrap();
     assert!(!more);
     changes
         .into_iter()
-        .filter_map(|(_, c)| match c {
+        .filter_map(|(_, c)| match c.item {
             Change::Upsert { incident } => Some(incident),
             _ => None,
         })

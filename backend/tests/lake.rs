@@ -138,14 +138,18 @@ async fn expected_views(p: &Pipeline) -> BTreeMap<&'static str, Vec<ViewRow>> {
     let incidents = p
         .app
         .db
-        .query_incidents(&vigil_backend::db::IncidentFilter {
-            limit: 1_000_000,
-            ..Default::default()
-        })
+        .query_incidents(
+            &vigil_backend::db::UserId::new(),
+            &vigil_backend::db::IncidentFilter {
+                limit: 1_000_000,
+                ..Default::default()
+            },
+        )
         .await
         .unwrap();
     let mut counts: BTreeMap<(&'static str, String, String, String), i64> = BTreeMap::new();
     for i in incidents {
+        let i = i.item;
         let cell = AreaCell::of(&i.location, 8).unwrap();
         let district = cell.parent(6).unwrap().to_string();
         let category = i.category.as_str().to_owned();

@@ -11,9 +11,9 @@ use common::{
     report,
 };
 use rstest::rstest;
-use serde_json::json;
+use serde_json::{Value, json};
 use vigil_backend::log::Record;
-use vigil_sync::{AreaCell, Location};
+use vigil_sync::{AreaCell, Category, Location, privacy};
 
 async fn cell_total(p: &Pipeline, token: &str, lat: f64, lon: f64) -> u64 {
     let cell = AreaCell::of(
@@ -78,15 +78,42 @@ async fn pushed_reports_are_found_near_a_point_and_counted(
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["count"], 2);
-    assert_eq!(body["incidents"][0]["id"], a["id"]);
-    assert_eq!(body["incidents"][0]["distance_m"], 0.0);
-    assert_eq!(body["incidents"][0]["category"], a["category"]);
-    assert_eq!(body["incidents"][1]["id"], b["id"]);
-    let d = body["incidents"][1]["distance_m"].as_f64().unwrap();
-    assert!(
-        (95.0..105.0).contains(&d),
-        "0.0009 degrees of latitude is about 100 m, got {d}"
-    );
+    // Public views show each place snapped to its area's centre, and measure to that.
+    let centre = Location {
+        lat: 43.6534,
+        lon: -79.3841,
+        accuracy_m: None,
+    };
+    let snapped = |r: &Value| {
+        let exact: Location = serde_json::from_value(r["location"].clone()).unwrap();
+        privacy::snap(&exact, Category::BreakAndEnter)
+    };
+    let mut expected: Vec<(f64, &Value)> = [&a, &b]
+        .into_iter()
+        .map(|r| (centre.distance_m(&snapped(r)), r))
+        .collect();
+    expected.sort_by(|x, y| x.0.total_cmp(&y.0));
+    for (i, (d, r)) in expected.iter().enumerate() {
+        let got = &body["incidents"][i];
+        assert_eq!(got["id"], r["id"], "{body}");
+        assert_eq!(got["category"], r["category"]);
+        assert_eq!(got["location"], serde_json::to_value(snapped(r)).unwrap());
+        assert_eq!(
+            got["distance_m"].as_f64().unwrap(),
+            (d * 10.0).round() / 10.0
+        );
+    }
+    // A 1 m circle on the precise spot finds nothing: it is not where the public sees it.
+    let (_, tiny) = p
+        .app
+        .call(
+            Method::GET,
+            "/v1/incidents/near?lat=43.6534&lon=-79.3841&radius_m=1",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(tiny["count"], 0, "{tiny}");
     assert_eq!(cell_total(&p, &token, 43.6534, -79.3841).await, 2);
     assert_eq!(cell_total(&p, &token, 43.70, -79.40).await, 1);
 
@@ -243,4 +270,57 @@ async fn an_unreachable_redis_answers_503_with_what_to_do() {
         .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(body["message"].as_str().unwrap().contains("try again"));
+}
+
+#[rstest]
+#[case::embedded(Engine::Sqlite, LogKind::File, ViewKind::Memory)]
+#[case::postgres_kafka(Engine::Postgres, LogKind::Kafka, ViewKind::Redis)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_groups_private_reports_never_reach_the_event_log(
+    #[case] store: Engine,
+    #[case] log: LogKind,
+    #[case] views: ViewKind,
+) {
+    let p = Pipeline::new(store, log, views).await;
+    let token = p.app.user("alice").await;
+    let (status, group) = p
+        .app
+        .call(
+            Method::POST,
+            "/v1/groups",
+            Some(&token),
+            Some(json!({"name": "Elm Street Watch"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{group}");
+    let private = |lat: f64| {
+        let mut r = report(lat, -79.3841);
+        r["group"] = group["id"].clone();
+        r["visibility"] = json!("group");
+        r
+    };
+    let (first, public, second) = (
+        private(43.6534),
+        report(43.6540, -79.3841),
+        private(43.6545),
+    );
+    p.app
+        .push_accepted(&token, vec![first.clone(), public.clone(), second.clone()])
+        .await;
+    // The relay moves past all three and publishes only the public one.
+    assert_eq!(p.relay("incidents").await, 3);
+    assert_eq!(p.relay("incidents").await, 0);
+    let mut consumer = p.consumer("private-check").await;
+    let got = read_all(&mut consumer, 1).await;
+    let text = String::from_utf8(got[0].payload.clone()).unwrap();
+    assert!(text.contains(public["id"].as_str().unwrap()), "{text}");
+    let more = consumer
+        .poll(10, std::time::Duration::from_millis(1_000))
+        .await
+        .unwrap();
+    assert!(
+        more.is_empty(),
+        "private reports were published: {}",
+        more.len()
+    );
 }

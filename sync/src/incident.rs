@@ -171,6 +171,28 @@ pub struct ReportSubmission {
     pub place: Option<String>,
     /// What happened, in the reporter's words.
     pub description: String,
+    /// The id of the watch group the report is made through; that group's moderators
+    /// review it. The reporter must be a member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// `public` (the default: everyone sees it, its place snapped to an area) or `group`
+    /// (only the group's members see it; needs `group`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<String>,
+    /// Hide who made the report from everyone, the group's moderators included.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anonymous: bool,
+}
+
+/// Who may see a report and whether its reporter is hidden.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Audience {
+    /// The group that moderates the report.
+    pub group: Option<uuid::Uuid>,
+    /// Only the group's members may see it.
+    pub private: bool,
+    /// Nobody is told who reported it.
+    pub anonymous: bool,
 }
 
 /// A validated report: every field checked and normalised.
@@ -182,6 +204,7 @@ pub struct Report {
     pub location: Location,
     pub place: Option<String>,
     pub description: String,
+    pub audience: Audience,
 }
 
 impl Report {
@@ -194,6 +217,9 @@ impl Report {
             location: self.location,
             place: self.place.clone(),
             description: self.description.clone(),
+            group: self.audience.group.map(|g| g.to_string()),
+            visibility: self.audience.private.then(|| "group".to_owned()),
+            anonymous: self.audience.anonymous,
         }
     }
 

@@ -6,7 +6,7 @@
 use chrono::{DateTime, FixedOffset, SubsecRound, TimeDelta, Utc};
 use unicode_normalization::UnicodeNormalization;
 
-use crate::{Category, IncidentId, Location, Report, ReportSubmission};
+use crate::{Category, IncidentId, Location, Report, ReportSubmission, incident::Audience};
 
 /// Longest description, in Unicode scalar values after NFC normalisation.
 pub const MAX_DESCRIPTION_CHARS: usize = 2_000;
@@ -91,6 +91,7 @@ impl ReportSubmission {
                 "must not be empty; say briefly what happened",
             ));
         }
+        let audience = self.audience()?;
         Ok(Report {
             id,
             category,
@@ -98,6 +99,44 @@ impl ReportSubmission {
             location: self.location,
             place,
             description,
+            audience,
+        })
+    }
+
+    /// The group, visibility and anonymity the report asks for.
+    fn audience(&self) -> Result<Audience, ValidationError> {
+        let group = self
+            .group
+            .as_deref()
+            .map(|g| {
+                g.trim().parse::<uuid::Uuid>().map_err(|_| {
+                    ValidationError::new(
+                        "group",
+                        "must be a group id (a UUID) from GET /v1/groups; leave it out to report to no group",
+                    )
+                })
+            })
+            .transpose()?;
+        let private = match self.visibility.as_deref().map(str::trim) {
+            None | Some("public") => false,
+            Some("group") => true,
+            Some(other) => {
+                return Err(ValidationError::new(
+                    "visibility",
+                    format!("{other:?} is not a visibility; use \"public\" or \"group\""),
+                ));
+            }
+        };
+        if private && group.is_none() {
+            return Err(ValidationError::new(
+                "visibility",
+                "\"group\" needs the group's id in \"group\"; or make the report public",
+            ));
+        }
+        Ok(Audience {
+            group,
+            private,
+            anonymous: self.anonymous,
         })
     }
 }
@@ -126,6 +165,7 @@ impl Report {
             location,
             place,
             description,
+            audience: Audience::default(),
         })
     }
 }

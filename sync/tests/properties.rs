@@ -71,6 +71,9 @@ prop_compose! {
             location,
             place,
             description,
+            group: None,
+            visibility: None,
+            anonymous: false,
         }
     }
 }

@@ -281,12 +281,14 @@ impl Matcher {
         if by_user.is_empty() {
             return;
         }
+        // Watchers see what a public view shows: the place snapped, no typed address.
+        let public = vigil_sync::privacy::public_view(incident.clone());
         let summary = AlertIncident {
             id: incident.id,
             category: incident.category,
             occurred_at: incident.occurred_at,
-            location: incident.location,
-            place: incident.place.clone(),
+            location: public.location,
+            place: public.place,
             summary: incident.description.chars().take(SUMMARY_CHARS).collect(),
         };
         for (user, mut areas) in by_user {

@@ -3,7 +3,7 @@
 
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier, password_hash::SaltString};
 use axum::{
-    Json,
+    Extension, Json,
     extract::{FromRequestParts, State},
     http::{StatusCode, header, request::Parts},
 };
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use super::{AppState, error::AppError, extract::ApiJson};
+use super::{AppState, error::AppError, extract::ApiJson, guard::ClientAddr};
 use crate::db::UserId;
 
 /// Credentials for register and login.
@@ -75,13 +75,17 @@ pub fn token_hash(token: &str) -> String {
 /// Register a new account.
 #[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = Credentials,
     responses((status = 201, body = Registered), (status = 409, body = super::error::ErrorBody),
-              (status = 422, body = super::error::ErrorBody)))]
+              (status = 422, body = super::error::ErrorBody), (status = 429, body = super::error::ErrorBody)))]
 pub async fn register(
     State(state): State<AppState>,
+    addr: Option<Extension<ClientAddr>>,
     ApiJson(creds): ApiJson<Credentials>,
 ) -> Result<(StatusCode, Json<Registered>), AppError> {
     let username = normalise_username(&creds.username)?;
     check_password(&creds.password)?;
+    if let Some(Extension(ClientAddr(Some(addr)))) = addr {
+        state.guard.check_registration(addr)?;
+    }
     let hash = tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -106,10 +110,14 @@ pub async fn register(
 }
 
 /// Log in and receive a bearer token.
+/// Repeated failures lock out the username, and the address, for a minute, then for twice
+/// as long with each further failure (429 with `Retry-After`).
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = Credentials,
-    responses((status = 200, body = Session), (status = 401, body = super::error::ErrorBody)))]
+    responses((status = 200, body = Session), (status = 401, body = super::error::ErrorBody),
+              (status = 429, body = super::error::ErrorBody)))]
 pub async fn login(
     State(state): State<AppState>,
+    addr: Option<Extension<ClientAddr>>,
     ApiJson(creds): ApiJson<Credentials>,
 ) -> Result<Json<Session>, AppError> {
     let invalid = || {
@@ -119,6 +127,15 @@ pub async fn login(
         )
     };
     let username = normalise_username(&creds.username).map_err(|_| invalid())?;
+    let user_key = format!("login:user:{username}");
+    let addr_key = match addr {
+        Some(Extension(ClientAddr(Some(a)))) => Some(format!("login:addr:{a}")),
+        _ => None,
+    };
+    state.guard.check_throttle(&user_key)?;
+    if let Some(key) = &addr_key {
+        state.guard.check_throttle(key)?;
+    }
     let user = state.db.user_by_name(&username).await?;
     // Verify against a real hash even for unknown users, so timing does not reveal
     // which usernames exist.
@@ -138,8 +155,14 @@ pub async fn login(
     .await
     .map_err(|e| AppError::internal(&e))?;
     let Some(user_id) = user_id.filter(|_| verified) else {
+        state.guard.failed(&user_key);
+        // A household or an office shares an address: it gets four times the failures.
+        if let Some(key) = &addr_key {
+            state.guard.failed_shared(key, 4);
+        }
         return Err(invalid());
     };
+    state.guard.succeeded(&user_key);
     let mut raw = [0u8; 32];
     OsRng.fill_bytes(&mut raw);
     let token = format!("vgl_{}", URL_SAFE_NO_PAD.encode(raw));
@@ -170,6 +193,28 @@ pub async fn logout(State(state): State<AppState>, user: AuthUser) -> Result<Sta
         .revoke_token(&user.token_hash, Utc::now().timestamp_millis())
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/auth/logout-all` answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SignedOut {
+    /// How many sessions (tokens) were ended.
+    pub revoked: u64,
+}
+
+/// Revoke every token of the caller's account: signs out all devices, this one included.
+#[utoipa::path(post, path = "/v1/auth/logout-all", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = SignedOut), (status = 401, body = super::error::ErrorBody)))]
+pub async fn logout_all(
+    State(state): State<AppState>,
+    user: AuthUser,
+) -> Result<Json<SignedOut>, AppError> {
+    let revoked = state
+        .db
+        .revoke_all_tokens(&user.id, Utc::now().timestamp_millis())
+        .await?;
+    tracing::info!(user = %user.id, revoked, "signed out everywhere");
+    Ok(Json(SignedOut { revoked }))
 }
 
 /// The caller, proven by a valid bearer token.
@@ -222,6 +267,7 @@ impl AuthUser {
                 "the token is unknown, expired or revoked; log in again with POST /v1/auth/login",
             )
         })?;
+        state.guard.check_account(&id.0)?;
         Ok(AuthUser { id, token_hash })
     }
 }

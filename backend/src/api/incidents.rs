@@ -2,14 +2,14 @@
 
 use axum::{
     Json,
-    extract::State,
+    extract::{Path, State},
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::IntoParams;
-use vigil_sync::{Category, Incident};
+use vigil_sync::{Category, Incident, IncidentId, privacy::MAX_SNAP_M};
 
 use super::{
     AppState,
@@ -101,7 +101,7 @@ impl IncidentParams {
               (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     ApiQuery(params): ApiQuery<IncidentParams>,
 ) -> Result<Response, AppError> {
     let filter = params.filter()?;
@@ -110,7 +110,43 @@ pub async fn list(
         Some("geojson") => true,
         Some(_) => return Err(bad("format", "use json or geojson")),
     };
-    let incidents = state.db.query_incidents(&filter).await?;
+    // The box is applied to what the viewer is shown, so shrinking it around a snapped
+    // incident cannot find its precise place: ask the store for a box wider by the most
+    // snapping moves a point, then keep what falls inside.
+    let mut wide = filter.clone();
+    if let Some([min_lon, min_lat, max_lon, max_lat]) = filter.bbox {
+        let dlat = MAX_SNAP_M / 111_000.0;
+        let dlon = dlat
+            / min_lat
+                .abs()
+                .max(max_lat.abs())
+                .min(89.0)
+                .to_radians()
+                .cos();
+        wide.bbox = Some([
+            (min_lon - dlon).max(-180.0),
+            (min_lat - dlat).max(-90.0),
+            (max_lon + dlon).min(180.0),
+            (max_lat + dlat).min(90.0),
+        ]);
+        wide.limit = filter.limit.saturating_mul(2).min(2 * MAX_LIMIT);
+    }
+    let incidents: Vec<Incident> = state
+        .db
+        .query_incidents(&user.id, &wide)
+        .await?
+        .into_iter()
+        .map(|v| v.shown())
+        .filter(|i| {
+            filter
+                .bbox
+                .is_none_or(|[min_lon, min_lat, max_lon, max_lat]| {
+                    (min_lon..=max_lon).contains(&i.location.lon)
+                        && (min_lat..=max_lat).contains(&i.location.lat)
+                })
+        })
+        .take(filter.limit as usize)
+        .collect();
     if !geojson {
         let count = incidents.len();
         return Ok(Json(json!({ "incidents": incidents, "count": count })).into_response());
@@ -140,5 +176,59 @@ fn feature(incident: &Incident) -> Result<Value, AppError> {
         "id": incident.id,
         "geometry": { "type": "Point", "coordinates": [incident.location.lon, incident.location.lat] },
         "properties": properties,
+    }))
+}
+
+/// One incident with what its viewer may know of its moderation.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct IncidentDetail {
+    /// Precise for the reporter and the group's members; snapped for everyone else.
+    pub incident: Incident,
+    /// The watch group that moderates it.
+    pub group: Option<String>,
+    /// Only the group's members see it.
+    pub private: bool,
+    /// Why it was rejected (shown to its reporter and the group's members).
+    pub status_reason: Option<String>,
+    /// For a duplicate: the incident it was merged into.
+    pub merged_into: Option<String>,
+    /// The caller reported it.
+    pub mine: bool,
+    /// Whether the location is precise or snapped to an area's centre.
+    pub location_precision: &'static str,
+}
+
+/// One incident, with its provenance (`incident.source`) and moderation status.
+#[utoipa::path(get, path = "/v1/incidents/{id}", tag = "incidents", security(("bearer" = [])),
+    params(("id" = String, Path)),
+    responses((status = 200, body = IncidentDetail), (status = 401, body = super::error::ErrorBody),
+              (status = 404, body = super::error::ErrorBody)))]
+pub async fn detail(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+) -> Result<Json<IncidentDetail>, AppError> {
+    let missing = || {
+        AppError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "no_such_incident",
+            "no incident you may see has that id; find ids with GET /v1/incidents",
+        )
+    };
+    let id: IncidentId = id.parse().map_err(|_| missing())?;
+    let (visible, notes) = state
+        .db
+        .incident_for(&user.id, &id.to_string())
+        .await?
+        .ok_or_else(missing)?;
+    let exact = visible.exact;
+    Ok(Json(IncidentDetail {
+        incident: visible.shown(),
+        status_reason: notes.status_reason.filter(|_| exact),
+        group: notes.group,
+        private: notes.private,
+        merged_into: notes.merged_into,
+        mine: notes.mine,
+        location_precision: if exact { "exact" } else { "area" },
     }))
 }

@@ -6,8 +6,11 @@ pub mod auth;
 mod devices;
 pub mod error;
 pub mod extract;
+mod groups;
+pub mod guard;
 mod health;
 mod incidents;
+mod me;
 pub mod metrics;
 mod near;
 mod openapi;
@@ -44,6 +47,8 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Accept push endpoints on private addresses or plain http (`push.allow_private_endpoints`).
     pub allow_private_push_endpoints: bool,
+    /// Rate limits, failure throttling, CORS and security headers.
+    pub guard: guard::GuardConfig,
 }
 
 impl Default for ApiConfig {
@@ -53,6 +58,7 @@ impl Default for ApiConfig {
             limits: Limits::default(),
             max_body_bytes: 2 * 1024 * 1024,
             allow_private_push_endpoints: false,
+            guard: guard::GuardConfig::default(),
         }
     }
 }
@@ -75,12 +81,15 @@ pub struct AppState {
     pub vapid_public_key: Option<Arc<str>>,
     /// The newest risk model published to the lake, for `/v1/risk`.
     pub risk: crate::risk::publish::RiskServing,
+    /// Rate limits and failure throttling.
+    pub guard: Arc<guard::Guard>,
 }
 
 impl AppState {
     pub fn new(db: Db, config: ApiConfig) -> AppState {
         AppState {
             db,
+            guard: Arc::new(guard::Guard::new(config.guard.clone())),
             metrics: Arc::new(Metrics::default()),
             config: Arc::new(config),
             dummy_hash: auth::dummy_hash().into(),
@@ -116,6 +125,7 @@ impl AppState {
 /// The whole HTTP API.
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
+    let guarded = state.clone();
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(metrics::scrape))
@@ -123,11 +133,33 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/auth/register", post(auth::register))
         .route("/v1/auth/login", post(auth::login))
         .route("/v1/auth/logout", post(auth::logout))
+        .route("/v1/auth/logout-all", post(auth::logout_all))
+        .route("/v1/me", axum::routing::delete(me::delete_account))
+        .route("/v1/me/export", get(me::export))
+        .route("/v1/groups", get(groups::list).post(groups::create))
+        .route("/v1/groups/join", post(groups::join))
+        .route("/v1/groups/{id}", get(groups::get))
+        .route("/v1/groups/{id}/members", get(groups::members))
+        .route(
+            "/v1/groups/{id}/members/{user_id}",
+            put(groups::set_role).delete(groups::remove_member),
+        )
+        .route(
+            "/v1/groups/{id}/invites",
+            post(groups::invite).delete(groups::revoke_invites),
+        )
+        .route("/v1/groups/{id}/queue", get(groups::queue))
+        .route(
+            "/v1/groups/{id}/reports/{incident_id}/decision",
+            post(groups::decide),
+        )
+        .route("/v1/groups/{id}/audit", get(groups::audit))
         .route("/v1/sync/push", post(sync::push))
         .route("/v1/sync/edits", post(sync::edits))
         .route("/v1/sync/pull", get(sync::pull))
         .route("/v1/incidents", get(incidents::list))
         .route("/v1/incidents/near", get(near::near))
+        .route("/v1/incidents/{id}", get(incidents::detail))
         .route("/v1/cells/{cell}/counts", get(near::cell_counts))
         .route("/v1/stats/heatmap", get(stats::heatmap))
         .route("/v1/stats/trends", get(stats::trends))
@@ -154,6 +186,11 @@ pub fn router(state: AppState) -> Router {
             state.metrics.clone(),
             metrics::track,
         ))
+        .layer(middleware::from_fn_with_state(
+            guarded.clone(),
+            guard::per_address,
+        ))
+        .layer(middleware::from_fn_with_state(guarded, guard::headers))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -10,7 +10,11 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use utoipa::IntoParams;
-use vigil_sync::{AreaCell, Location, validate::check_location};
+use vigil_sync::{
+    AreaCell, Location,
+    privacy::{MAX_SNAP_M, snap},
+    validate::check_location,
+};
 
 use super::{
     AppState,
@@ -69,7 +73,8 @@ pub struct NearParams {
     pub limit: Option<usize>,
 }
 
-/// Recent incidents near a point, nearest first, from the real-time views.
+/// Recent incidents near a point, nearest first, from the real-time views. Locations are
+/// snapped as every public view shows them, and the radius applies to the snapped ones.
 #[utoipa::path(get, path = "/v1/incidents/near", tag = "incidents", security(("bearer" = [])), params(NearParams),
     responses((status = 200, description = "{\"incidents\": [{id, category, location, occurred_at, status, distance_m}], \"count\": n}"),
               (status = 400, body = super::error::ErrorBody), (status = 503, body = super::error::ErrorBody)))]
@@ -96,15 +101,34 @@ pub async fn near(
         return Err(bad("limit", "must be from 1 to 1000"));
     }
     let since = time("since", q.since.as_deref(), Utc::now() - TimeDelta::days(7))?;
+    // Distances are measured to the snapped places: a small circle moved about cannot
+    // find an incident's precise place. The views are asked for a wider circle, since
+    // snapping moves a point by up to MAX_SNAP_M.
     let hits = views(&state)?
-        .near(&centre, radius, since, limit, Utc::now())
+        .near(
+            &centre,
+            radius + MAX_SNAP_M,
+            since,
+            limit.saturating_mul(2),
+            Utc::now(),
+        )
         .await
         .map_err(unavailable)?;
-    let incidents: Vec<Value> = hits
+    let mut shown: Vec<(f64, _, Location)> = hits
+        .into_iter()
+        .map(|(_, s)| {
+            let place = snap(&s.location, s.category);
+            (centre.distance_m(&place), s, place)
+        })
+        .filter(|(d, ..)| *d <= radius)
+        .collect();
+    shown.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.id.cmp(&b.1.id)));
+    shown.truncate(limit);
+    let incidents: Vec<Value> = shown
         .iter()
-        .map(|(d, s)| {
+        .map(|(d, s, place)| {
             json!({
-                "id": s.id, "category": s.category, "location": s.location, "status": s.status,
+                "id": s.id, "category": s.category, "location": place, "status": s.status,
                 "occurred_at": s.occurred_at, "distance_m": (d * 10.0).round() / 10.0,
             })
         })

@@ -44,21 +44,36 @@ pub async fn push(
     let now = Utc::now();
     let mut results: Vec<Option<PushResult>> = Vec::with_capacity(request.reports.len());
     let mut valid = Vec::with_capacity(request.reports.len());
+    let groups = if request.reports.iter().any(|r| r.group.is_some()) {
+        state.db.group_ids_of(&user.id).await?
+    } else {
+        Vec::new()
+    };
     for (i, submission) in request.reports.iter().enumerate() {
         let checked = submission
             .validate(now, &state.config.limits)
             .and_then(|report| {
+                if let Some(g) = report.audience.group
+                    && !groups.contains(&g.to_string())
+                {
+                    return Err(ValidationError::new(
+                        "group",
+                        "names no group you belong to; join it first, or leave the group out",
+                    ));
+                }
                 let cell = AreaCell::of(&report.location, CELL_RESOLUTION)?;
                 Ok((report, cell))
             });
         match checked {
             Ok((report, cell)) => {
+                let audience = report.audience;
                 valid.push((
                     i,
                     NewIncident {
                         incident: report.into_incident(Source::UserReport, now),
                         reporter: Some(user.id.clone()),
                         cell,
+                        audience,
                     },
                 ));
                 results.push(None);
@@ -217,7 +232,7 @@ pub struct PullParams {
               (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody)))]
 pub async fn pull(
     State(state): State<AppState>,
-    _user: AuthUser,
+    user: AuthUser,
     ApiQuery(params): ApiQuery<PullParams>,
 ) -> Result<Json<PullResponse>, AppError> {
     let cursor = Cursor::decode(params.cursor.as_deref().unwrap_or("")).map_err(|e| {
@@ -237,7 +252,10 @@ pub async fn pull(
         )
         .with_field("limit"));
     }
-    let (changes, has_more) = state.db.changes_after(cursor.seq(), limit).await?;
+    let (changes, has_more) = state
+        .db
+        .changes_after(&user.id, cursor.seq(), limit)
+        .await?;
     let cursor = changes
         .last()
         .map_or(cursor, |(seq, _)| Cursor::after(*seq));
@@ -251,7 +269,7 @@ pub async fn pull(
         }
     };
     Ok(Json(PullResponse {
-        changes: changes.into_iter().map(|(_, c)| c).collect(),
+        changes: changes.into_iter().map(|(_, c)| c.shown()).collect(),
         cursor,
         has_more,
         risk_model,

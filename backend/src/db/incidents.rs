@@ -4,19 +4,23 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, FixedOffset, TimeZone, Utc};
 use sqlx::Row;
-use vigil_sync::{AreaCell, Category, Change, Incident, IncidentId, Location, Source, Status};
+use vigil_sync::{
+    AreaCell, Audience, Category, Change, Incident, IncidentId, Location, Source, Status,
+};
 
-use super::{Db, Pool, StoreError, UserId, on_pool};
+use super::{Db, Pool, StoreError, UserId, advisory_lock, on_pool};
 
 /// The PostgreSQL advisory lock that orders appends to the change feed (see the migration).
 pub(super) const CHANGE_FEED_LOCK: i64 = 0x5649_4749_4c00_0001;
 
-/// An incident to store, with who reported it (never shown publicly) and its area cell.
+/// An incident to store, with who reported it (never shown publicly), its area cell and
+/// who may see it.
 #[derive(Debug, Clone)]
 pub struct NewIncident {
     pub incident: Incident,
     pub reporter: Option<UserId>,
     pub cell: AreaCell,
+    pub audience: Audience,
 }
 
 /// What storing one incident did.
@@ -41,20 +45,30 @@ pub struct IncidentFilter {
     pub limit: u32,
 }
 
-/// Rows per multi-row `INSERT` (19 parameters each keeps us under SQLite's 32,766).
+/// Rows per multi-row `INSERT` (22 parameters each keeps us under SQLite's 32,766).
 const ROWS_PER_STATEMENT: usize = 1_000;
 
+/// `$3` is the viewer: a private report is visible to its reporter and its group's members
+/// only. `exact` says the viewer may see it precisely (see [`Visible`]).
 const CHANGES_AFTER: &str = concat!(
     "SELECT c.seq, c.kind, c.version AS change_version, ",
     incident_columns!(),
-    " FROM changes c JOIN incidents i ON i.id = c.incident_id WHERE c.seq > $1 ORDER BY c.seq LIMIT $2"
+    ", ",
+    viewer_exact!("$3"),
+    " FROM changes c JOIN incidents i ON i.id = c.incident_id WHERE c.seq > $1 AND ",
+    visible_to!("$3"),
+    " ORDER BY c.seq LIMIT $2"
 );
 
 const QUERY_INCIDENTS: &str = concat!(
     "SELECT ",
     incident_columns!(),
+    ", ",
+    viewer_exact!("$9"),
     " FROM incidents i
-     WHERE i.status <> 'rejected'
+     WHERE i.status <> 'rejected' AND ",
+    visible_to!("$9"),
+    "
        AND ($1 IS NULL OR i.lon >= $1) AND ($2 IS NULL OR i.lat >= $2)
        AND ($3 IS NULL OR i.lon <= $3) AND ($4 IS NULL OR i.lat <= $4)
        AND ($5 IS NULL OR i.occurred_at >= $5) AND ($6 IS NULL OR i.occurred_at < $6)
@@ -74,7 +88,7 @@ macro_rules! insert_in {
             let mut qb = sqlx::QueryBuilder::<$db>::new(
                 "INSERT INTO incidents (id, source_kind, feed, record_id, reporter_id, category, occurred_at, \
                  occurred_offset, reported_at, lat, lon, accuracy_m, cell, place, description, status, version, \
-                 source_url, fetched_at) ",
+                 source_url, fetched_at, group_id, private, anonymous) ",
             );
             qb.push_values(chunk, |mut row, item| {
                 let inc = &item.incident;
@@ -106,7 +120,10 @@ macro_rules! insert_in {
                     .push_bind(inc.status.as_str())
                     .push_bind(i64::from(inc.version))
                     .push_bind(url)
-                    .push_bind(fetched);
+                    .push_bind(fetched)
+                    .push_bind(item.audience.group.map(|g| g.to_string()))
+                    .push_bind(item.audience.private)
+                    .push_bind(item.audience.anonymous);
             });
             qb.push(" ON CONFLICT (id) DO NOTHING RETURNING id");
             let ids: Vec<String> = qb.build_query_scalar().fetch_all(&mut **$tx).await?;
@@ -136,12 +153,7 @@ macro_rules! insert_in {
         let new: Vec<&NewIncident> =
             $items.iter().zip(&outcomes).filter(|(_, o)| **o == InsertOutcome::Inserted).map(|(i, _)| i).collect();
         if !new.is_empty() {
-            if $is_postgres {
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(CHANGE_FEED_LOCK)
-                    .execute(&mut **$tx)
-                    .await?;
-            }
+            advisory_lock!($tx, $is_postgres, CHANGE_FEED_LOCK);
             for chunk in new.chunks(ROWS_PER_STATEMENT) {
                 let mut qb = sqlx::QueryBuilder::<$db>::new("INSERT INTO changes (incident_id, kind, version, at) ");
                 qb.push_values(chunk, |mut row, item| {
@@ -160,12 +172,7 @@ macro_rules! insert_in {
 /// The body of [`Db::set_status`], compiled once per engine.
 macro_rules! set_status_in {
     ($tx:ident, $id:ident, $status:ident, $now_ms:ident, $is_postgres:literal) => {{
-        if $is_postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(CHANGE_FEED_LOCK)
-                .execute(&mut **$tx)
-                .await?;
-        }
+        advisory_lock!($tx, $is_postgres, CHANGE_FEED_LOCK);
         let version: Option<i64> = sqlx::query_scalar(
             "UPDATE incidents SET status = $2, version = version + 1 WHERE id = $1 RETURNING version",
         )
@@ -212,45 +219,56 @@ impl Db {
         })
     }
 
-    /// Up to `limit` changes after sequence number `after`, oldest first, with their
-    /// sequence numbers; `true` when more are waiting.
+    /// Up to `limit` changes after sequence number `after` that `viewer` may see, oldest
+    /// first, with their sequence numbers; `true` when more are waiting. Each change says
+    /// whether the viewer may see its incident precisely.
     pub async fn changes_after(
         &self,
+        viewer: &UserId,
         after: u64,
         limit: u32,
-    ) -> Result<(Vec<(u64, Change)>, bool), StoreError> {
+    ) -> Result<(Vec<(u64, Visible<Change>)>, bool), StoreError> {
         let after =
             i64::try_from(after).map_err(|_| StoreError::Corrupt("cursor beyond i64".into()))?;
         let rows = on_pool!(self, pool => {
-            let rows = sqlx::query(CHANGES_AFTER).bind(after).bind(i64::from(limit) + 1).fetch_all(pool).await?;
+            let rows = sqlx::query(CHANGES_AFTER)
+                .bind(after)
+                .bind(i64::from(limit) + 1)
+                .bind(&viewer.0)
+                .fetch_all(pool)
+                .await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
                 let seq: i64 = row.try_get("seq")?;
                 let kind: String = row.try_get("kind")?;
                 let version: i64 = row.try_get("change_version")?;
+                let exact: Option<bool> = row.try_get("exact")?;
                 let incident: IncidentRow = sqlx::FromRow::from_row(row)?;
-                out.push((seq, kind, version, incident));
+                out.push((seq, kind, version, exact.unwrap_or(false), incident));
             }
             out
         });
         let has_more = rows.len() > limit as usize;
         let mut changes = Vec::with_capacity(rows.len().min(limit as usize));
-        for (seq, kind, version, row) in rows.into_iter().take(limit as usize) {
-            changes.push((seq as u64, row.into_change(&kind, version)?));
+        for (seq, kind, version, exact, row) in rows.into_iter().take(limit as usize) {
+            let item = row.into_change(&kind, version)?;
+            changes.push((seq as u64, Visible { item, exact }));
         }
         Ok((changes, has_more))
     }
 
-    /// Incidents matching `filter`, newest first. Rejected reports are never listed.
+    /// Incidents matching `filter` that `viewer` may see, newest first. Rejected reports
+    /// are never listed.
     pub async fn query_incidents(
         &self,
+        viewer: &UserId,
         filter: &IncidentFilter,
-    ) -> Result<Vec<Incident>, StoreError> {
+    ) -> Result<Vec<Visible<Incident>>, StoreError> {
         let [min_lon, min_lat, max_lon, max_lat] = match filter.bbox {
             Some(b) => b.map(Some),
             None => [None; 4],
         };
-        let rows: Vec<IncidentRow> = on_pool!(self, pool => sqlx::query_as(QUERY_INCIDENTS)
+        let rows: Vec<ViewedRow> = on_pool!(self, pool => sqlx::query_as(QUERY_INCIDENTS)
             .bind(min_lon)
             .bind(min_lat)
             .bind(max_lon)
@@ -259,9 +277,10 @@ impl Db {
             .bind(filter.until.map(|t| t.timestamp_millis()))
             .bind(filter.category.map(|c| c.as_str()))
             .bind(i64::from(filter.limit))
+            .bind(&viewer.0)
             .fetch_all(pool)
             .await)?;
-        rows.into_iter().map(IncidentRow::into_incident).collect()
+        rows.into_iter().map(ViewedRow::into_visible).collect()
     }
 }
 
@@ -330,6 +349,55 @@ impl WriteTx {
     }
 }
 
+/// Something a viewer may see, and whether they may see its place precisely: their own
+/// reports and their groups' reports are exact; a public view snaps everything else
+/// ([`vigil_sync::privacy::public_view`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Visible<T> {
+    pub item: T,
+    pub exact: bool,
+}
+
+impl Visible<Incident> {
+    /// The incident as this viewer is shown it: precise, or as a public view shows it.
+    pub fn shown(self) -> Incident {
+        if self.exact {
+            self.item
+        } else {
+            vigil_sync::privacy::public_view(self.item)
+        }
+    }
+}
+
+impl Visible<Change> {
+    /// The change as this viewer is shown it (see [`Visible::<Incident>::shown`]).
+    pub fn shown(self) -> Change {
+        match self.item {
+            Change::Upsert { incident } if !self.exact => Change::Upsert {
+                incident: vigil_sync::privacy::public_view(incident),
+            },
+            other => other,
+        }
+    }
+}
+
+/// An [`IncidentRow`] with the viewer's `exact` column.
+#[derive(Debug, sqlx::FromRow)]
+pub(super) struct ViewedRow {
+    #[sqlx(flatten)]
+    row: IncidentRow,
+    exact: Option<bool>,
+}
+
+impl ViewedRow {
+    pub(super) fn into_visible(self) -> Result<Visible<Incident>, StoreError> {
+        Ok(Visible {
+            item: self.row.into_incident()?,
+            exact: self.exact.unwrap_or(false),
+        })
+    }
+}
+
 /// An `incidents` row as both engines return it.
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct IncidentRow {
@@ -370,7 +438,7 @@ impl IncidentRow {
         })
     }
 
-    fn into_incident(self) -> Result<Incident, StoreError> {
+    pub(super) fn into_incident(self) -> Result<Incident, StoreError> {
         let bad = |what: &str| StoreError::Corrupt(format!("incident {}: bad {what}", self.id));
         let source = match (self.source_kind.as_str(), &self.feed, &self.record_id) {
             ("user_report", _, _) => Source::UserReport,

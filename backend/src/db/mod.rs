@@ -14,10 +14,40 @@ macro_rules! incident_columns {
     };
 }
 
+/// A condition (for `concat!`) true when the user bound at `$p` may see incident `i`:
+/// public, their own, or a private report of a group they belong to.
+macro_rules! visible_to {
+    ($p:literal) => {
+        concat!(
+            "(NOT i.private OR i.reporter_id = ",
+            $p,
+            " OR i.group_id IN (SELECT gm.group_id FROM group_members gm WHERE gm.user_id = ",
+            $p,
+            "))"
+        )
+    };
+}
+
+/// A column `exact` (for `concat!`): the user bound at `$p` may see incident `i`'s place
+/// precisely (their own report, or one of their group's).
+macro_rules! viewer_exact {
+    ($p:literal) => {
+        concat!(
+            "(COALESCE(i.reporter_id = ",
+            $p,
+            ", FALSE) OR i.group_id IN ",
+            "(SELECT gm.group_id FROM group_members gm WHERE gm.user_id = ",
+            $p,
+            ")) AS exact"
+        )
+    };
+}
+
 mod accounts;
 mod alerts;
 mod devices;
 mod feeds;
+mod groups;
 mod incidents;
 mod relay;
 mod revisions;
@@ -35,7 +65,11 @@ pub use accounts::UserId;
 pub use alerts::{AlertPolicy, Candidate, Recorded};
 pub use devices::{DeviceRow, MAX_DEVICES_PER_USER, PutDevice};
 pub use feeds::FeedOutcome;
-pub use incidents::{IncidentFilter, InsertOutcome, NewIncident, WriteTx};
+pub use groups::{
+    AuditEntry, Decision, GroupRow, IncidentNotes, Joined, MemberChange, MemberRow, Moderated,
+    NewInvite, QueuedReport, Role,
+};
+pub use incidents::{IncidentFilter, InsertOutcome, NewIncident, Visible, WriteTx};
 pub use relay::OutboxEntry;
 pub use revisions::{EditItem, EditStored};
 pub use watch::{AreaRow, MAX_AREAS_PER_USER, PutArea};
@@ -70,6 +104,21 @@ macro_rules! on_pool {
     };
 }
 pub(crate) use on_pool;
+
+/// Takes the transaction-scoped advisory lock `$key` in the open transaction `$tx` when
+/// `$is_postgres` (SQLite has one writer at a time anyway): writers that take it append
+/// to an ordered log (the change feed, watch-area revisions) in commit order.
+macro_rules! advisory_lock {
+    ($tx:expr, $is_postgres:expr, $key:expr) => {
+        if $is_postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind($key)
+                .execute(&mut **$tx)
+                .await?;
+        }
+    };
+}
+pub(crate) use advisory_lock;
 
 /// Runs `$body` with `$tx` bound to the open transaction of a [`WriteTx`] on either engine.
 macro_rules! on_tx {

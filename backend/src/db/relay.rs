@@ -13,10 +13,12 @@ pub struct OutboxEntry {
     pub change: Change,
     /// When the change was committed to the store, Unix milliseconds.
     pub at: i64,
+    /// A report only its group may see: it stays out of the public event log.
+    pub private: bool,
 }
 
 const OUTBOX_AFTER: &str = concat!(
-    "SELECT c.seq, c.kind, c.version AS change_version, c.at AS change_at, i.cell, ",
+    "SELECT c.seq, c.kind, c.version AS change_version, c.at AS change_at, i.cell, i.private, ",
     incident_columns!(),
     " FROM changes c JOIN incidents i ON i.id = c.incident_id WHERE c.seq > $1 ORDER BY c.seq LIMIT $2"
 );
@@ -80,13 +82,14 @@ impl Db {
                 let version: i64 = row.try_get("change_version")?;
                 let at: i64 = row.try_get("change_at")?;
                 let cell: String = row.try_get("cell")?;
+                let private: bool = row.try_get("private")?;
                 let incident: IncidentRow = sqlx::FromRow::from_row(row)?;
-                out.push((seq, kind, version, at, cell, incident));
+                out.push((seq, kind, version, at, cell, private, incident));
             }
             out
         });
         rows.into_iter()
-            .map(|(seq, kind, version, at, cell, row)| {
+            .map(|(seq, kind, version, at, cell, private, row)| {
                 let cell = cell
                     .parse()
                     .map_err(|_| StoreError::Corrupt(format!("change {seq}: bad cell {cell:?}")))?;
@@ -96,6 +99,7 @@ impl Db {
                     cell,
                     change,
                     at,
+                    private,
                 })
             })
             .collect()

@@ -8,7 +8,9 @@ use vigil_sync::{
     conflict::{EditDecision, decide_edit},
 };
 
-use super::{Db, StoreError, UserId, WriteTx, incidents::CHANGE_FEED_LOCK, incidents::Tx};
+use super::{
+    Db, StoreError, UserId, WriteTx, advisory_lock, incidents::CHANGE_FEED_LOCK, incidents::Tx,
+};
 
 /// One validated edit to store.
 #[derive(Debug, Clone)]
@@ -42,13 +44,8 @@ pub enum EditStored {
 /// The body of [`WriteTx::apply_edits`], compiled once per engine.
 macro_rules! edits_in {
     ($tx:ident, $author:ident, $items:ident, $now_ms:ident, $is_postgres:ident) => {{
-        if $is_postgres {
-            // An applied edit appends to the change feed: keep sequence numbers in commit order.
-            sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                .bind(CHANGE_FEED_LOCK)
-                .execute(&mut **$tx)
-                .await?;
-        }
+        // An applied edit appends to the change feed: keep sequence numbers in commit order.
+            advisory_lock!($tx, $is_postgres, CHANGE_FEED_LOCK);
         let mut out = Vec::with_capacity($items.len());
         for item in $items {
             let id = item.report.id.to_string();

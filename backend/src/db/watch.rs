@@ -3,7 +3,7 @@
 //! revision (`rev`) under a lock, so the matchers page through changes by revision and see
 //! every one; a deleted area stays as a tombstone.
 
-use super::{Db, StoreError, UserId, on_pool, on_tx};
+use super::{Db, StoreError, UserId, advisory_lock, on_pool, on_tx};
 
 /// Most watch areas one person may have.
 pub const MAX_AREAS_PER_USER: i64 = 50;
@@ -56,12 +56,7 @@ impl Db {
         let is_postgres = self.engine() == "postgres";
         let mut tx = self.begin_write().await?;
         let outcome = on_tx!(tx, t => {
-            if is_postgres {
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(AREA_REVISION_LOCK)
-                    .execute(&mut **t)
-                    .await?;
-            }
+            advisory_lock!(t, is_postgres, AREA_REVISION_LOCK);
             let owner: Option<(String, bool)> =
                 sqlx::query_as("SELECT user_id, deleted FROM watch_areas WHERE id = $1")
                     .bind(id)
@@ -127,12 +122,7 @@ impl Db {
         let is_postgres = self.engine() == "postgres";
         let mut tx = self.begin_write().await?;
         let done = on_tx!(tx, t => {
-            if is_postgres {
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(AREA_REVISION_LOCK)
-                    .execute(&mut **t)
-                    .await?;
-            }
+            advisory_lock!(t, is_postgres, AREA_REVISION_LOCK);
             sqlx::query(concat!(
                 "UPDATE watch_areas SET deleted = TRUE, updated_at = $3, rev = ",
                 "(SELECT COALESCE(MAX(rev), 0) + 1 FROM watch_areas)",

@@ -190,6 +190,7 @@ impl FeedRecord {
             incident,
             reporter: None,
             cell,
+            audience: Default::default(),
         })
     }
 }

@@ -160,6 +160,11 @@ impl TestApp {
         (status, value)
     }
 
+    /// Sends a request as built; returns the whole response.
+    pub async fn send(&self, req: Request<Body>) -> axum::response::Response {
+        self.router.clone().oneshot(req).await.unwrap()
+    }
+
     /// Registers `name` and logs in; returns the token.
     pub async fn user(&self, name: &str) -> String {
         let creds = json!({"username": name, "password": "correct horse battery"});

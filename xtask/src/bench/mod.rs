@@ -24,6 +24,13 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// A load generator is one address and a few accounts: benchmarks measure the server
+/// without its per-address and per-account rate limits.
+pub const UNLIMITED: &[(&str, &str)] = &[
+    ("VIGIL_SECURITY__PER_ADDRESS_PER_MINUTE", "0"),
+    ("VIGIL_SECURITY__PER_ACCOUNT_PER_MINUTE", "0"),
+];
+
 use anyhow::{Context, Result, bail};
 use reqwest::blocking::Client;
 
@@ -179,7 +186,7 @@ fn one_run(exe: &Path, client: &Client, batches: &[Batch], reports: usize) -> Re
         listen,
         log_file: Some(&log_file),
         embedded: true,
-        env: &[],
+        env: UNLIMITED,
     })?;
     server.wait_healthy(STARTUP_TIMEOUT)?;
     eprintln!(

@@ -186,7 +186,11 @@ fn spawn(exe: &Path, data_dir: &Path, log: &Path) -> Result<Server> {
         log_file: Some(log),
         embedded: true,
         // Roll lake objects every second, so the archive is done soon after the last row.
-        env: &[("VIGIL_ARCHIVE__MAX_SECONDS", "1")],
+        env: &[
+            ("VIGIL_ARCHIVE__MAX_SECONDS", "1"),
+            (super::UNLIMITED[0].0, super::UNLIMITED[0].1),
+            (super::UNLIMITED[1].0, super::UNLIMITED[1].1),
+        ],
     })
 }
 

@@ -100,7 +100,7 @@ pub fn run_bench(args: &SyncArgs) -> Result<()> {
             listen,
             log_file: Some(&log),
             embedded: true,
-            env: &[],
+            env: super::UNLIMITED,
         })?;
         server.wait_healthy(STARTUP_TIMEOUT)?;
         let json =
