@@ -7,7 +7,9 @@
 mod bench;
 mod dist;
 mod e2e;
+mod fuzz;
 mod run;
+mod schemathesis;
 mod services;
 mod test;
 mod util;
@@ -87,6 +89,29 @@ enum Command {
     /// (`cargo install tauri-cli --version 2.12.4 --locked`).
     Dist,
 
+    /// Runs the sync protocol's fuzz targets (sync/fuzz, cargo-fuzz with libFuzzer) for a
+    /// while each; prints executions and fails on a crash, saving the input under
+    /// $VIGIL_CACHE/fuzz/artifacts/<target>/. Needs cargo-fuzz (`cargo install cargo-fuzz
+    /// --version 0.13.2 --locked --root ~/.cache/vigil/tools`); builds on stable.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Targets to run [default: all]: push_request, edit_request, pull_response, watch_area.
+        targets: Vec<String>,
+    },
+
+    /// Tests the HTTP API against its OpenAPI document with Schemathesis: a fresh embedded
+    /// server, every operation, no 5xx and no answer outside its schema.
+    Schemathesis {
+        /// Examples per operation and phase.
+        #[arg(long, default_value_t = 25)]
+        max_examples: u32,
+        /// A fixed seed, to repeat a run [default: a new one].
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+
     /// Load generators that print figures.
     Bench {
         #[command(subcommand)]
@@ -138,6 +163,10 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Bench { bench } => bench::run(bench),
         Command::E2e => e2e::run(),
         Command::Dist => dist::run(),
+        Command::Fuzz { seconds, targets } => fuzz::run(seconds, &targets).map(|_| ()),
+        Command::Schemathesis { max_examples, seed } => {
+            schemathesis::run(max_examples, seed).map(|_| ())
+        }
     }
 }
 

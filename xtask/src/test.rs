@@ -3,7 +3,9 @@
 //! Steps: tools present, `cargo fmt --check`, clippy with `-D warnings`, the wasm32 check of
 //! the crates the UI shares, PostgreSQL, Redis, Kafka, Garage (S3) and Cassandra up (Redis
 //! test database 15 emptied), `cargo nextest run`, then the fault tests alone (they stop and
-//! restart engines), and the desktop app end to end under Xvfb (`cargo xtask e2e`).
+//! restart engines), Schemathesis against the OpenAPI document (`cargo xtask
+//! schemathesis`), the sync parsers' fuzz targets for 30 s each (`cargo xtask fuzz`), and
+//! the desktop app end to end under Xvfb (`cargo xtask e2e`).
 //! Each step prints its wall time; a summary closes the run.
 //!
 //! Doc tests are not run: nextest cannot run them, and `cargo test --doc` unifies features
@@ -24,6 +26,8 @@ use crate::util::{self, cache_dir, cargo, find_executable, human_duration};
 const WASM_TARGET: &str = "wasm32-unknown-unknown";
 /// The engines the tests talk to (`services up` starts them).
 const TEST_ENGINES: [&str; 5] = ["postgres", "redis", "kafka", "garage", "cassandra"];
+/// Seconds each fuzz target runs in `cargo xtask test`.
+const FUZZ_SECONDS: u64 = 30;
 /// The Redis database the tests use, emptied before each run; 0 is left for `cargo xtask run`.
 const REDIS_TEST_DB: u8 = 15;
 
@@ -99,6 +103,31 @@ pub fn run(nextest_args: &[String]) -> Result<()> {
         nextest(&["--workspace"], nextest_args)
     })?;
 
+    if nextest_args.is_empty() {
+        steps.run(
+            "schemathesis",
+            "an operation answered 5xx or outside its documented schema; see above",
+            || {
+                let s = crate::schemathesis::run(25, None)?;
+                eprintln!("    schemathesis: {}; {}", s.operations, s.cases);
+                Ok(())
+            },
+        )?;
+        steps.run(
+            "fuzz",
+            "a fuzz target crashed; the input is under $VIGIL_CACHE/fuzz/artifacts/",
+            || {
+                for r in crate::fuzz::run(FUZZ_SECONDS, &[])? {
+                    eprintln!(
+                        "    fuzz {}: {} executions in {FUZZ_SECONDS} s, corpus {} inputs, no crash",
+                        r.target, r.executions, r.corpus
+                    );
+                }
+                Ok(())
+            },
+        )?;
+    }
+
     steps.run(
         "desktop e2e",
         "see the step above; screenshots of the screens reached are in target/e2e/",
@@ -162,6 +191,23 @@ fn preflight() -> Result<Option<PathBuf>> {
         })?;
         found.parent().map(PathBuf::from)
     };
+
+    if find_executable("cargo-fuzz", std::slice::from_ref(&tools_bin)).is_none() {
+        bail!(
+            "cargo-fuzz is missing; install it with `cargo install cargo-fuzz --version 0.13.2 \
+             --locked --root {}` (.ci/run does this)",
+            tools_bin.parent().unwrap_or(&tools_bin).display()
+        );
+    }
+    let st_venv = cache_dir().join("tools").join("schemathesis").join("bin");
+    if find_executable("st", &[st_venv]).is_none() {
+        bail!(
+            "Schemathesis is missing; install it with `python3 -m venv {dir} && {dir}/bin/pip \
+             install schemathesis=={}` (.ci/run does this)",
+            crate::schemathesis::VERSION,
+            dir = cache_dir().join("tools").join("schemathesis").display()
+        );
+    }
 
     let sysroot = util::output(Command::new("rustc").args(["--print", "sysroot"]))?;
     let wasm_lib = PathBuf::from(sysroot.trim())

@@ -37,6 +37,7 @@ const PING: Duration = Duration::from_secs(30);
 
 /// Query parameters of `GET /v1/alerts`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InboxParams {
     /// Alerts with ids after this one (default 0: from the oldest kept).
@@ -81,6 +82,7 @@ pub async fn inbox(
 
 /// Query parameters of `GET /v1/alerts/stream`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct StreamParams {
     /// Resume after this alert id; without it, only alerts raised from now on are sent.

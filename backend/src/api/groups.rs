@@ -532,6 +532,7 @@ pub async fn remove_member(
 
 /// Query of the moderation queue.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct QueueParams {
     /// 1 to 200 (default 50).
@@ -730,6 +731,7 @@ fn not_queued() -> AppError {
 
 /// Query of the audit log.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditParams {
     /// Entries after this `seq` (default 0).

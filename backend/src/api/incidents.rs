@@ -24,6 +24,7 @@ const MAX_LIMIT: u32 = 1_000;
 
 /// Query parameters of `GET /v1/incidents`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct IncidentParams {
     /// `min_lon,min_lat,max_lon,max_lat` in degrees (WGS84).

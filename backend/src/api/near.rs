@@ -59,6 +59,7 @@ fn time(
 
 /// Query of `GET /v1/incidents/near`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct NearParams {
     /// Latitude of the centre, degrees.
@@ -140,6 +141,7 @@ pub async fn near(
 
 /// Query of `GET /v1/cells/{cell}/counts`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CountParams {
     /// Hours from this RFC 3339 time (default: 24 hours ago).

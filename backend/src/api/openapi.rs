@@ -7,18 +7,22 @@ use utoipa::{
 };
 
 use super::{
-    alerts, auth, devices, error, health, incidents, metrics, near, risk, stats, sync, watch,
+    alerts, auth, devices, error, groups, health, incidents, me, metrics, near, risk, stats, sync,
+    watch,
 };
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Vigil API", description = "Neighbourhood safety reports: accounts, sync protocol v1, incident queries, watch areas and alerts."),
+    info(title = "Vigil API", description = "Neighbourhood safety reports: accounts, sync protocol v1, incident queries, watch areas and alerts, watch groups and moderation."),
     paths(
-        health::healthz, metrics::scrape, auth::register, auth::login, auth::logout,
-        sync::push, sync::edits, sync::pull, incidents::list, near::near, near::cell_counts,
+        health::healthz, metrics::scrape, auth::register, auth::login, auth::logout, auth::logout_all,
+        me::export, me::delete_account,
+        sync::push, sync::edits, sync::pull, incidents::list, incidents::detail, near::near, near::cell_counts,
         stats::heatmap, stats::trends, stats::summary,
         watch::put, watch::list, watch::delete, alerts::inbox, alerts::stream,
         devices::put, devices::list, devices::delete, devices::vapid, risk::model, risk::cells,
+        groups::create, groups::list, groups::get, groups::members, groups::invite, groups::revoke_invites,
+        groups::join, groups::set_role, groups::remove_member, groups::queue, groups::decide, groups::audit,
     ),
     components(schemas(
         error::ErrorBody, auth::Credentials, auth::Registered, auth::Session,
@@ -26,6 +30,11 @@ use super::{
         vigil_sync::watch::WatchAreaSpec, vigil_sync::watch::Alert, watch::WatchAreaOut, watch::WatchAreaList, alerts::InboxPage,
         vigil_sync::watch::DeviceAddress, devices::DeviceList, devices::VapidKey,
         risk::RiskModelFiles, risk::CellsRequest, risk::CellsResponse, vigil_sync::risk::CellStats,
+        crate::serving::TrendBy, auth::SignedOut, me::DeleteAccount, me::Deleted, incidents::IncidentDetail,
+        groups::GroupOut, groups::GroupList, groups::NewGroup, groups::MemberOut, groups::MemberList,
+        groups::InviteRequest, groups::Invite, groups::Revoked, groups::JoinRequest, groups::JoinOut,
+        groups::RoleRequest, groups::DuplicateCandidate, groups::QueuedOut, groups::Queue,
+        groups::DecisionRequest, groups::DecisionOut, groups::AuditLog, crate::db::AuditEntry, crate::db::Role,
     )),
     modifiers(&BearerAuth),
 )]

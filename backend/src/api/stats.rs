@@ -69,6 +69,7 @@ fn layers(state: &AppState) -> &crate::serving::Layers {
 
 /// Query parameters of `GET /v1/stats/heatmap`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct HeatmapParams {
     /// `min_lon,min_lat,max_lon,max_lat` in degrees: cells whose centre lies inside.
@@ -167,6 +168,7 @@ pub async fn heatmap(
 
 /// Query parameters of `GET /v1/stats/trends`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TrendsParams {
     /// `city`, or an H3 cell at resolution 8 or 6.
@@ -242,6 +244,7 @@ pub async fn trends(
 
 /// Query parameters of `GET /v1/stats/summary`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SummaryParams {
     /// `min_lon,min_lat,max_lon,max_lat`: resolution-8 cells whose centre lies inside.

@@ -215,6 +215,7 @@ pub async fn edits(
 
 /// Pull parameters.
 #[derive(Debug, Deserialize, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PullParams {
     /// The cursor from the last pull; leave out to start from the beginning.
