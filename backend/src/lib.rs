@@ -14,6 +14,7 @@
 //! - [`batch`]: the batch layer (DataFusion over the lake) and its views' store.
 //! - [`config`]: layered configuration (defaults, TOML, `VIGIL_*`, flags).
 //! - [`serving`]: answers merged from the batch views and the speed layer's delta.
+//! - [`photo`]: removing where-and-when metadata from photos before they are stored.
 //! - [`risk`]: the risk model: `vigil risk` for analysts, training and publishing in the batch.
 //! - [`serve`]: binding the API to a port with graceful shutdown.
 
@@ -28,6 +29,7 @@ pub mod import;
 pub mod ingest;
 pub mod lake;
 pub mod log;
+pub mod photo;
 pub mod push;
 pub mod relay;
 pub mod risk;

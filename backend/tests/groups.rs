@@ -766,3 +766,171 @@ async fn retention_coarsens_old_reports_once(#[case] engine: Engine) {
         .await;
     assert_eq!(export["reports"], json!([]));
 }
+
+async fn get_photo(app: &TestApp, uri: &str, token: &str) -> axum::response::Response {
+    app.send(
+        axum::http::Request::get(uri)
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
+            .unwrap(),
+    )
+    .await
+}
+
+/// A JPEG as a phone writes it: JFIF, then EXIF with the place it was taken, a comment,
+/// then the tables and the scan.
+fn phone_jpeg() -> Vec<u8> {
+    let seg = |marker: u8, payload: &[u8]| {
+        let mut s = vec![0xFF, marker];
+        s.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+        s.extend_from_slice(payload);
+        s
+    };
+    [
+        vec![0xFF, 0xD8],
+        seg(0xE0, b"JFIF\0\x01\x01\0\0\x01\0\x01\0\0"),
+        seg(
+            0xE1,
+            b"Exif\0\0MM\0*GPSLatitude 43.65341 GPSLongitude -79.38412 SerialNumber 0042",
+        ),
+        seg(0xFE, b"12 Elm St, back door"),
+        seg(0xDB, &[0; 65]),
+        seg(0xC0, &[8, 0, 8, 0, 8, 1, 1, 0x11, 0]),
+        seg(0xDA, &[1, 1, 0, 0, 63, 0]),
+        vec![0xA5, 0x5A, 0xFF, 0x00, 0x17, 0xFF, 0xD9],
+    ]
+    .concat()
+}
+
+#[rstest]
+#[case::sqlite(Engine::Sqlite)]
+#[case::postgres(Engine::Postgres)]
+#[tokio::test]
+async fn photos_lose_their_metadata_and_show_to_the_public_once_verified(#[case] engine: Engine) {
+    let app = TestApp::new(engine).await;
+    let alice = app.user("alice").await;
+    let g = group(&app, &alice, "Elm Street Watch").await;
+    let (moderator, _) = member(&app, &alice, &g, "mona", "moderator").await;
+    let eve = app.user("eve").await;
+    let r = in_group(report(43.65341, -79.38412), &g, "public");
+    app.push_accepted(&alice, vec![r.clone()]).await;
+    let id = r["id"].as_str().unwrap();
+    let path = format!("/v1/incidents/{id}/photos");
+    let photo = phone_jpeg();
+    let post = |token: &str, content_type: &str, bytes: Vec<u8>| {
+        let (app, path, token, content_type) = (
+            &app,
+            path.clone(),
+            token.to_owned(),
+            content_type.to_owned(),
+        );
+        async move {
+            app.raw(
+                Method::POST,
+                &path,
+                Some(&token),
+                Some(bytes),
+                Some(&content_type),
+            )
+            .await
+        }
+    };
+
+    let (status, body) = post(&alice, "image/jpeg", photo.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["n"], 1);
+    assert!(body["bytes"].as_u64().unwrap() < photo.len() as u64);
+    let (status, again) = post(&alice, "image/jpeg", photo.clone()).await;
+    assert_eq!(
+        (status, again["added"].clone(), again["n"].clone()),
+        (StatusCode::OK, json!(false), json!(1))
+    );
+
+    // What is served has no place, serial number or comment, and the same image data.
+    let resp = get_photo(&app, &format!("{path}/1"), &alice).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "image/jpeg");
+    let served = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let text = String::from_utf8_lossy(&served);
+    for gone in ["Exif", "GPS", "43.65", "Serial", "Elm St"] {
+        assert!(!text.contains(gone), "{gone} is still in the served photo");
+    }
+    assert!(served.starts_with(&[0xFF, 0xD8, 0xFF, 0xE0]));
+    assert!(served.ends_with(&[0xA5, 0x5A, 0xFF, 0x00, 0x17, 0xFF, 0xD9]));
+
+    // Refusals: someone else's report, the wrong type, not a photo, too big.
+    let (status, _) = post(&eve, "image/jpeg", photo.clone()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = post(&alice, "image/gif", photo.clone()).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, body) = post(&alice, "image/png", photo.clone()).await;
+    assert_eq!(
+        (status, body["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("photo"))
+    );
+    let (status, body) = post(&alice, "image/jpeg", b"not a photo".to_vec()).await;
+    assert_eq!(
+        (status, body["field"].clone()),
+        (StatusCode::UNPROCESSABLE_ENTITY, json!("photo"))
+    );
+    let (status, body) = post(&alice, "image/jpeg", vec![0xFF; 9 * 1024 * 1024]).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+
+    // The public sees it once a moderator has verified the report.
+    let (status, _) = app
+        .call(Method::GET, &format!("{path}/1"), Some(&eve), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, detail) = app
+        .call(
+            Method::GET,
+            &format!("/v1/incidents/{id}"),
+            Some(&eve),
+            None,
+        )
+        .await;
+    assert_eq!(detail["photos"], 0);
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/v1/groups/{g}/reports/{id}/decision"),
+            Some(&moderator),
+            Some(json!({"action": "verify"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, detail) = app
+        .call(
+            Method::GET,
+            &format!("/v1/incidents/{id}"),
+            Some(&eve),
+            None,
+        )
+        .await;
+    assert_eq!(detail["photos"], 1);
+    let resp = get_photo(&app, &format!("{path}/1"), &eve).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    // Four photos at most; retention removes them with the precise place.
+    for i in 0..3u8 {
+        let mut other = phone_jpeg();
+        let at = other.len() - 3;
+        other[at] = i;
+        let (status, _) = post(&alice, "image/jpeg", other).await;
+        assert_eq!(status, StatusCode::CREATED);
+    }
+    let mut fifth = phone_jpeg();
+    let at = fifth.len() - 3;
+    fifth[at] = 9;
+    let (status, body) = post(&alice, "image/jpeg", fifth).await;
+    assert_eq!(
+        (status, body["error"].clone()),
+        (StatusCode::CONFLICT, json!("too_many_photos"))
+    );
+    let now = chrono::Utc::now().timestamp_millis();
+    assert_eq!(app.db.coarsen_reports(now + 1, 10, now).await.unwrap(), 1);
+    assert_eq!(app.db.photo_count(id).await.unwrap(), 0);
+}

@@ -55,6 +55,8 @@ async fn health_metrics_and_openapi() {
         "/v1/sync/pull",
         "/v1/incidents",
         "/v1/incidents/{id}",
+        "/v1/incidents/{id}/photos",
+        "/v1/incidents/{id}/photos/{n}",
         "/v1/incidents/near",
         "/v1/cells/{cell}/counts",
         "/v1/stats/heatmap",

@@ -22,6 +22,10 @@ use vigil_backend::{
 };
 
 const PASSWORD: &str = "correct horse battery";
+/// The smallest JPEG the server takes: start of image, a scan header, data, end.
+const JPEG: &[u8] = &[
+    0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x08, 0x01, 0x01, 0x00, 0x00, 0x3F, 0x00, 0x12, 0xFF, 0xD9,
+];
 
 /// Who calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +77,17 @@ impl World {
         private["group"] = json!(group);
         private["visibility"] = json!("group");
         app.push_accepted(&founder, vec![private.clone()]).await;
+        let photos = format!("/v1/incidents/{}/photos", private["id"].as_str().unwrap());
+        let (status, body) = app
+            .raw(
+                Method::POST,
+                &photos,
+                Some(&founder),
+                Some(JPEG.to_vec()),
+                Some("image/jpeg"),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
         let other = app.user("other").await;
         let others_area = uuid::Uuid::now_v7().to_string();
         let (status, body) = app
@@ -228,6 +243,8 @@ struct Row {
     method: Method,
     path: &'static str,
     body: Option<Value>,
+    /// A JPEG body instead of JSON.
+    jpeg: bool,
     expect: [u16; 5],
     fresh: bool,
     private: bool,
@@ -238,6 +255,7 @@ fn row(method: Method, path: &'static str, body: Option<Value>, expect: [u16; 5]
         method,
         path,
         body,
+        jpeg: false,
         expect,
         fresh: false,
         private: false,
@@ -294,6 +312,16 @@ fn matrix() -> Vec<Row> {
             ..row(Method::GET, "/v1/incidents", None, AUTHED)
         },
         row(Method::GET, "/v1/incidents/{p}", None, MEMBERS),
+        Row {
+            jpeg: true,
+            ..row(
+                Method::POST,
+                "/v1/incidents/{p}/photos",
+                None,
+                [401, 404, 404, 404, 404],
+            )
+        },
+        row(Method::GET, "/v1/incidents/{p}/photos/1", None, MEMBERS),
         row(
             Method::GET,
             "/v1/incidents/near?lat=43.65&lon=-79.38",
@@ -468,10 +496,23 @@ async fn every_endpoint_answers_each_role_as_the_rules_say(#[case] engine: Engin
                 Some(b) => Some(serde_json::from_str(&world.fill(&b.to_string()).await).unwrap()),
                 None => None,
             };
-            let (status, answer) = world
-                .app
-                .call(r.method.clone(), &path, token.as_deref(), body)
-                .await;
+            let (status, answer) = if r.jpeg {
+                world
+                    .app
+                    .raw(
+                        r.method.clone(),
+                        &path,
+                        token.as_deref(),
+                        Some(JPEG.to_vec()),
+                        Some("image/jpeg"),
+                    )
+                    .await
+            } else {
+                world
+                    .app
+                    .call(r.method.clone(), &path, token.as_deref(), body)
+                    .await
+            };
             cells += 1;
             if status.as_u16() != r.expect[i] {
                 failures.push(format!(

@@ -98,11 +98,12 @@ fn draw(element: &JsValue, incidents: &[Incident], tiles: &str, label: Callback<
                 "fillOpacity": 0.6,
             })),
         );
-        marker.bind_tooltip(&format!(
+        // Leaflet puts a tooltip's text in as HTML: escape what came from the network.
+        marker.bind_tooltip(&crate::text::escape_html(&format!(
             "{}: {}",
             label.run(i.category.clone()),
             i.occurred_at
-        ));
+        )));
         markers.push(&marker);
     }
     map.add_layer(&group);

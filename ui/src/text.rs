@@ -171,3 +171,35 @@ pub fn incident_count(n: usize) -> String {
         n => format!("{n} incidents"),
     }
 }
+
+/// `text` safe to hand to an API that reads HTML (Leaflet's tooltips set `innerHTML`):
+/// the five characters HTML gives meaning to, escaped.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn html_is_escaped_for_tooltips() {
+        assert_eq!(
+            super::escape_html(r#"<img src=x onerror="alert('1')"> & co"#),
+            "&lt;img src=x onerror=&quot;alert(&#39;1&#39;)&quot;&gt; &amp; co"
+        );
+        assert_eq!(
+            super::escape_html("Break and enter: 2026-11-28"),
+            "Break and enter: 2026-11-28"
+        );
+    }
+}

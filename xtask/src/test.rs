@@ -79,6 +79,13 @@ pub fn run(nextest_args: &[String]) -> Result<()> {
         services::redis::flush_db(REDIS_TEST_DB)
     })?;
 
+    // The fault tests call back into this binary. A later step's `cargo build --workspace`
+    // relinks target/debug/xtask (other features unify there), which would pull the file
+    // from under a running test: they get a copy of their own.
+    let xtask_copy = cache_dir().join("run").join("xtask-for-tests");
+    std::fs::create_dir_all(cache_dir().join("run"))?;
+    std::fs::copy(std::env::current_exe()?, &xtask_copy)
+        .context("could not copy the xtask binary for the fault tests")?;
     let nextest = |args: &[&str], extra: &[String]| -> Result<()> {
         let mut cmd = cargo();
         cmd.args(["nextest", "run", "--no-fail-fast"])
@@ -90,7 +97,7 @@ pub fn run(nextest_args: &[String]) -> Result<()> {
                 "VIGIL_TEST_REDIS_URL",
                 format!("{REDIS_TEST_URL}/{REDIS_TEST_DB}"),
             )
-            .env("VIGIL_TEST_XTASK", std::env::current_exe()?)
+            .env("VIGIL_TEST_XTASK", &xtask_copy)
             .envs(services::s3_test_env())
             .env("VIGIL_TEST_CASSANDRA_NODES", services::CASSANDRA_TEST_NODES);
         if let Some(dir) = &nextest_dir {

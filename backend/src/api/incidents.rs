@@ -197,6 +197,8 @@ pub struct IncidentDetail {
     pub mine: bool,
     /// Whether the location is precise or snapped to an area's centre.
     pub location_precision: &'static str,
+    /// Photos the caller may see: `GET /v1/incidents/{id}/photos/1` to `.../{photos}`.
+    pub photos: i64,
 }
 
 /// One incident, with its provenance (`incident.source`) and moderation status.
@@ -223,7 +225,13 @@ pub async fn detail(
         .await?
         .ok_or_else(missing)?;
     let exact = visible.exact;
+    let photos = if visible.photos_shown() {
+        state.db.photo_count(&id.to_string()).await?
+    } else {
+        0
+    };
     Ok(Json(IncidentDetail {
+        photos,
         incident: visible.shown(),
         status_reason: notes.status_reason.filter(|_| exact),
         group: notes.group,

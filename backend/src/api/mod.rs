@@ -14,6 +14,7 @@ mod me;
 pub mod metrics;
 mod near;
 mod openapi;
+mod photos;
 pub mod risk;
 mod stats;
 mod sync;
@@ -160,6 +161,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/incidents", get(incidents::list))
         .route("/v1/incidents/near", get(near::near))
         .route("/v1/incidents/{id}", get(incidents::detail))
+        .route(
+            "/v1/incidents/{id}/photos",
+            post(photos::add).layer(DefaultBodyLimit::max(photos::MAX_PHOTO_BYTES)),
+        )
+        .route("/v1/incidents/{id}/photos/{n}", get(photos::get))
         .route("/v1/cells/{cell}/counts", get(near::cell_counts))
         .route("/v1/stats/heatmap", get(stats::heatmap))
         .route("/v1/stats/trends", get(stats::trends))

@@ -7,8 +7,8 @@ use utoipa::{
 };
 
 use super::{
-    alerts, auth, devices, error, groups, health, incidents, me, metrics, near, risk, stats, sync,
-    watch,
+    alerts, auth, devices, error, groups, health, incidents, me, metrics, near, photos, risk,
+    stats, sync, watch,
 };
 
 #[derive(OpenApi)]
@@ -17,7 +17,7 @@ use super::{
     paths(
         health::healthz, metrics::scrape, auth::register, auth::login, auth::logout, auth::logout_all,
         me::export, me::delete_account,
-        sync::push, sync::edits, sync::pull, incidents::list, incidents::detail, near::near, near::cell_counts,
+        sync::push, sync::edits, sync::pull, incidents::list, incidents::detail, photos::add, photos::get, near::near, near::cell_counts,
         stats::heatmap, stats::trends, stats::summary,
         watch::put, watch::list, watch::delete, alerts::inbox, alerts::stream,
         devices::put, devices::list, devices::delete, devices::vapid, risk::model, risk::cells,
@@ -34,7 +34,7 @@ use super::{
         groups::GroupOut, groups::GroupList, groups::NewGroup, groups::MemberOut, groups::MemberList,
         groups::InviteRequest, groups::Invite, groups::Revoked, groups::JoinRequest, groups::JoinOut,
         groups::RoleRequest, groups::DuplicateCandidate, groups::QueuedOut, groups::Queue,
-        groups::DecisionRequest, groups::DecisionOut, groups::AuditLog, crate::db::AuditEntry, crate::db::Role,
+        groups::DecisionRequest, groups::DecisionOut, photos::PhotoOut, groups::AuditLog, crate::db::AuditEntry, crate::db::Role,
     )),
     modifiers(&BearerAuth),
 )]

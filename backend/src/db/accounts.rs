@@ -217,7 +217,7 @@ impl Db {
 
     /// The retention policy for raw reports: residents' reports made before `cutoff_ms`
     /// lose their precise location (snapped as public views show it), typed place,
-    /// accuracy and reporter link, each as its next version with an `upsert` in the change
+    /// accuracy, photos and reporter link, each as its next version with an `upsert` in the change
     /// feed. At most `limit` per call; returns how many were coarsened.
     pub async fn coarsen_reports(
         &self,
@@ -262,6 +262,11 @@ impl Db {
                     .bind(&id)
                     .bind(version)
                     .bind(now_ms)
+                    .execute(&mut **t)
+                    .await?;
+                // A photo can show the place as well as any coordinate.
+                sqlx::query("DELETE FROM photos WHERE incident_id = $1")
+                    .bind(&id)
                     .execute(&mut **t)
                     .await?;
                 n += 1;

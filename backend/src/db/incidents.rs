@@ -369,6 +369,14 @@ impl Visible<Incident> {
     }
 }
 
+impl Visible<Incident> {
+    /// Whether this viewer may see the incident's photos: whoever sees it precisely, and
+    /// everyone once a moderator has verified it.
+    pub fn photos_shown(&self) -> bool {
+        self.exact || matches!(self.item.status, Status::Verified | Status::Resolved)
+    }
+}
+
 impl Visible<Change> {
     /// The change as this viewer is shown it (see [`Visible::<Incident>::shown`]).
     pub fn shown(self) -> Change {

@@ -49,6 +49,7 @@ mod devices;
 mod feeds;
 mod groups;
 mod incidents;
+mod photos;
 mod relay;
 mod revisions;
 mod watch;
@@ -70,6 +71,7 @@ pub use groups::{
     NewInvite, QueuedReport, Role,
 };
 pub use incidents::{IncidentFilter, InsertOutcome, NewIncident, Visible, WriteTx};
+pub use photos::{AddPhoto, MAX_PHOTOS_PER_REPORT};
 pub use relay::OutboxEntry;
 pub use revisions::{EditItem, EditStored};
 pub use watch::{AreaRow, MAX_AREAS_PER_USER, PutArea};
