@@ -10,6 +10,7 @@ use std::{path::PathBuf, time::Instant};
 use anyhow::Context;
 use chrono::Utc;
 use vigil_backend::ingest::{
+    IntoIncident,
     config::{CsvConfig, CsvLayout},
     files::{CsvSource, Position},
 };

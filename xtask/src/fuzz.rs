@@ -1,10 +1,11 @@
-//! `cargo xtask fuzz`: runs the sync protocol's cargo-fuzz targets (`sync/fuzz`) for a
-//! while each and reports executions and findings.
+//! `cargo xtask fuzz`: runs the cargo-fuzz targets (the sync protocol's parsers in
+//! `sync/fuzz`, the feed connectors' mappers in `backend/feeds/fuzz`) for a while each and
+//! reports executions and findings.
 //!
 //! The targets build on the stable toolchain: `RUSTC_BOOTSTRAP=1` lets cargo-fuzz pass its
 //! flags, and `--sanitizer none` needs no sanitizer runtime (the targets are safe Rust;
 //! what they look for are panics and broken round trips). The corpus grows in
-//! `$VIGIL_CACHE/fuzz/corpus/<target>`, seeded from `sync/fuzz/seeds/<target>`; a crashing
+//! `$VIGIL_CACHE/fuzz/corpus/<target>`, seeded from `<crate>/fuzz/seeds/<target>`; a crashing
 //! input is saved under `$VIGIL_CACHE/fuzz/artifacts/<target>/` and fails the run.
 
 use std::process::Command;
@@ -13,12 +14,13 @@ use anyhow::{Context, Result, bail};
 
 use crate::util::{cache_dir, display, find_executable, project_root};
 
-/// The fuzz targets, in `sync/fuzz/fuzz_targets/`.
-pub const TARGETS: [&str; 4] = [
-    "push_request",
-    "edit_request",
-    "pull_response",
-    "watch_area",
+/// The fuzz targets and the crate whose `fuzz/fuzz_targets/` holds each.
+pub const TARGETS: [(&str, &str); 5] = [
+    ("sync", "push_request"),
+    ("sync", "edit_request"),
+    ("sync", "pull_response"),
+    ("sync", "watch_area"),
+    ("backend/feeds", "connector_mappers"),
 ];
 
 /// What one target's run did.
@@ -35,38 +37,38 @@ pub fn run(seconds: u64, targets: &[String]) -> Result<Vec<FuzzRun>> {
     let cargo_fuzz = find_executable("cargo-fuzz", std::slice::from_ref(&tools)).context(
         "cargo-fuzz is missing: `cargo install cargo-fuzz --version 0.13.2 --locked --root ~/.cache/vigil/tools`",
     )?;
-    let chosen: Vec<String> = if targets.is_empty() {
-        TARGETS.iter().map(|t| (*t).to_owned()).collect()
-    } else {
-        targets.to_vec()
-    };
-    for t in &chosen {
-        if !TARGETS.contains(&t.as_str()) {
-            bail!(
-                "no fuzz target {t:?}; the targets are {}",
-                TARGETS.join(", ")
-            );
+    let names: Vec<&str> = TARGETS.iter().map(|(_, t)| *t).collect();
+    for t in targets {
+        if !names.contains(&t.as_str()) {
+            bail!("no fuzz target {t:?}; the targets are {}", names.join(", "));
         }
     }
-    let sync = project_root().join("sync");
     let fuzz = cache_dir().join("fuzz");
     let mut runs = Vec::new();
-    for target in chosen {
+    for (dir, target) in TARGETS {
+        if !targets.is_empty() && !targets.iter().any(|t| t == target) {
+            continue;
+        }
+        let target = target.to_owned();
+        let crate_dir = project_root().join(dir);
         let corpus = fuzz.join("corpus").join(&target);
         let artifacts = fuzz.join("artifacts").join(&target);
         std::fs::create_dir_all(&corpus)?;
         std::fs::create_dir_all(&artifacts)?;
         let mut cmd = Command::new(&cargo_fuzz);
-        cmd.current_dir(&sync)
+        cmd.current_dir(&crate_dir)
             .env("RUSTC_BOOTSTRAP", "1")
             .args(["fuzz", "run", &target])
             .arg(&corpus)
-            .arg(sync.join("fuzz/seeds").join(&target))
+            .arg(crate_dir.join("fuzz/seeds").join(&target))
             .args(["--fuzz-dir", "fuzz", "--sanitizer", "none", "--target-dir"])
             .arg(fuzz.join("target"))
             .arg("--")
             .arg(format!("-max_total_time={seconds}"))
-            .arg(format!("-dict={}", sync.join("fuzz/json.dict").display()))
+            .arg(format!(
+                "-dict={}",
+                project_root().join("sync/fuzz/json.dict").display()
+            ))
             .arg(format!("-artifact_prefix={}/", artifacts.display()))
             .arg("-print_final_stats=1");
         eprintln!("==> {}", display(&cmd));

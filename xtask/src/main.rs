@@ -89,15 +89,16 @@ enum Command {
     /// (`cargo install tauri-cli --version 2.12.4 --locked`).
     Dist,
 
-    /// Runs the sync protocol's fuzz targets (sync/fuzz, cargo-fuzz with libFuzzer) for a
-    /// while each; prints executions and fails on a crash, saving the input under
+    /// Runs the fuzz targets (sync/fuzz: the sync protocol's parsers; backend/feeds/fuzz:
+    /// the feed connectors' mappers; cargo-fuzz with libFuzzer) for a while each; prints executions and fails on a crash, saving the input under
     /// $VIGIL_CACHE/fuzz/artifacts/<target>/. Needs cargo-fuzz (`cargo install cargo-fuzz
     /// --version 0.13.2 --locked --root ~/.cache/vigil/tools`); builds on stable.
     Fuzz {
         /// Seconds per target.
         #[arg(long, default_value_t = 30)]
         seconds: u64,
-        /// Targets to run [default: all]: push_request, edit_request, pull_response, watch_area.
+        /// Targets to run [default: all]: push_request, edit_request, pull_response,
+        /// watch_area, connector_mappers.
         targets: Vec<String>,
     },
 

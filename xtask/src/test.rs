@@ -4,7 +4,7 @@
 //! the crates the UI shares, PostgreSQL, Redis, Kafka, Garage (S3) and Cassandra up (Redis
 //! test database 15 emptied), `cargo nextest run`, then the fault tests alone (they stop and
 //! restart engines), Schemathesis against the OpenAPI document (`cargo xtask
-//! schemathesis`), the sync parsers' fuzz targets for 30 s each (`cargo xtask fuzz`), and
+//! schemathesis`), the fuzz targets (sync parsers, feed mappers) for 30 s each (`cargo xtask fuzz`), and
 //! the desktop app end to end under Xvfb (`cargo xtask e2e`).
 //! Each step prints its wall time; a summary closes the run.
 //!

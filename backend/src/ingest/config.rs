@@ -12,11 +12,12 @@
 //! mapping = "chicago"
 //! ```
 
-use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::{Context, bail, ensure};
 use serde::{Deserialize, Serialize};
-use vigil_sync::Category;
+
+pub use vigil_feeds::{fields::FieldMap, socrata::SocrataMapping};
 
 /// Everything about public-feed ingestion.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -116,18 +117,6 @@ pub struct SocrataConfig {
     pub filter: Option<String>,
 }
 
-/// Which dataset layout a Socrata source has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SocrataMapping {
-    /// Chicago "Crimes - 2001 to Present" (`ijzp-q8t2`).
-    Chicago,
-    /// San Francisco "Police Department Incident Reports: 2018 to Present" (`wg3w-h783`).
-    SanFrancisco,
-    /// New York "NYPD Complaint Data" historic (`qgea-i56i`) or current year (`5uac-w243`).
-    NewYork,
-}
-
 /// An ArcGIS FeatureServer (or MapServer) layer (`{url}/query`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -221,56 +210,6 @@ pub struct JsonConfig {
     pub records: String,
     #[serde(default)]
     pub fields: FieldMap,
-}
-
-/// Which column (CSV) or field (JSON) holds each part of a record, and how to read it.
-/// Names are matched regardless of case, spaces and punctuation.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FieldMap {
-    pub id: String,
-    /// The source's classification label.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub date: String,
-    /// A separate time-of-day column, if the source splits date and time.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub time: Option<String>,
-    pub address: Option<String>,
-    pub lat: String,
-    pub lon: String,
-    pub description: Option<String>,
-    /// A link to the record at the source.
-    pub link: Option<String>,
-    /// chrono format of `date` (+ " " + `time`) when it is not RFC 3339 or ISO 8601, e.g.
-    /// "%m/%d/%y %I:%M %p".
-    pub date_format: Option<String>,
-    /// The zone local times are in (IANA name), default UTC.
-    pub timezone: String,
-    /// A taxonomy for `type`: chicago, san_francisco, new_york, toronto_mci, police_uk.
-    pub scheme: Option<String>,
-    /// The source's own labels to Vigil categories, e.g. { "Shooting" = "weapons" }.
-    pub categories: BTreeMap<String, Category>,
-}
-
-impl Default for FieldMap {
-    fn default() -> Self {
-        FieldMap {
-            id: "id".into(),
-            kind: "type".into(),
-            date: "date".into(),
-            time: None,
-            address: Some("address".into()),
-            lat: "lat".into(),
-            lon: "lon".into(),
-            description: None,
-            link: Some("link".into()),
-            date_format: None,
-            timezone: "UTC".into(),
-            scheme: None,
-            categories: BTreeMap::new(),
-        }
-    }
 }
 
 /// Which kind a source is, for summaries and metrics.
@@ -376,25 +315,6 @@ impl SourceConfig {
         }
         if let Some(j) = &self.json {
             j.fields.validate(name)?;
-        }
-        Ok(())
-    }
-}
-
-impl FieldMap {
-    fn validate(&self, source: &str) -> anyhow::Result<()> {
-        self.timezone.parse::<chrono_tz::Tz>().map_err(|_| {
-            anyhow::anyhow!(
-                "ingest source {source:?}: timezone {:?} is not an IANA zone such as \"America/Chicago\"",
-                self.timezone
-            )
-        })?;
-        if let Some(s) = &self.scheme {
-            crate::ingest::taxonomy::Scheme::from_name(s).with_context(|| {
-                format!(
-                    "ingest source {source:?}: scheme {s:?} is unknown; use chicago, san_francisco, new_york, toronto_mci or police_uk"
-                )
-            })?;
         }
         Ok(())
     }

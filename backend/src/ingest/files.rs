@@ -7,15 +7,11 @@
 
 use std::{collections::HashMap, io::Read, path::Path};
 
-use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::{
-    FeedRecord, Page, Rejected,
-    config::{CsvConfig, FieldMap},
-    normalise_name, parse_time,
-    taxonomy::{self, CustomTable, Scheme},
-};
+pub use vigil_feeds::fields::Mapping;
+
+use super::{FeedRecord, Page, Rejected, config::CsvConfig, normalise_name};
 use crate::import::{TorontoMci, file_url};
 
 /// Where a CSV source is.
@@ -30,90 +26,6 @@ pub struct Position {
     /// The whole file is stored.
     #[serde(default)]
     pub complete: bool,
-}
-
-/// How a generic source's fields become a [`FeedRecord`].
-pub struct Mapping {
-    spec: FieldMap,
-    zone: Tz,
-    scheme: Option<Scheme>,
-    table: CustomTable,
-    source: String,
-}
-
-impl Mapping {
-    pub fn new(spec: &FieldMap, source: &str) -> anyhow::Result<Mapping> {
-        Ok(Mapping {
-            zone: spec
-                .timezone
-                .parse()
-                .map_err(|_| anyhow::anyhow!("timezone {:?} is not an IANA zone", spec.timezone))?,
-            scheme: spec.scheme.as_deref().and_then(Scheme::from_name),
-            table: CustomTable::new(spec.categories.iter().map(|(l, c)| (l.as_str(), *c))),
-            spec: spec.clone(),
-            source: source.to_owned(),
-        })
-    }
-
-    /// Maps one record whose fields `get` returns by (configured) name.
-    pub fn map(&self, get: &dyn Fn(&str) -> Option<String>) -> Result<FeedRecord, Rejected> {
-        let s = &self.spec;
-        let record_id = get(&s.id);
-        let reject = |reason: String| Rejected::new(record_id.clone(), reason);
-        let need = |name: &str| get(name).ok_or_else(|| reject(format!("{name}: missing")));
-        let id = need(&s.id)?;
-        let label = need(&s.kind)?;
-        let (category, unmapped_in) = match self.scheme {
-            Some(scheme) => {
-                let m = taxonomy::map(scheme, &label);
-                (m.category, (!m.known).then(|| scheme.as_str().to_owned()))
-            }
-            None => {
-                let m = self.table.map(&label);
-                (m.category, (!m.known).then(|| self.source.clone()))
-            }
-        };
-        let mut when = need(&s.date)?;
-        if let Some(t) = s.time.as_deref().and_then(get) {
-            when = format!("{when} {t}");
-        }
-        let occurred_at =
-            parse_time(&when, s.date_format.as_deref(), self.zone).ok_or_else(|| {
-                reject(format!(
-                    "{}: {when:?} is not a date and time{}",
-                    s.date,
-                    match &s.date_format {
-                        Some(f) => format!(" in the format {f:?}"),
-                        None => " (RFC 3339 or ISO 8601; set date_format for other layouts)".into(),
-                    }
-                ))
-            })?;
-        let number = |name: &str| {
-            need(name)?
-                .parse::<f64>()
-                .ok()
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| reject(format!("{name}: not a number")))
-        };
-        Ok(FeedRecord {
-            record_id: id,
-            part_id: None,
-            category,
-            label,
-            unmapped_in,
-            occurred_at,
-            lat: number(&s.lat)?,
-            lon: number(&s.lon)?,
-            place: s.address.as_deref().and_then(get),
-            details: s.description.as_deref().and_then(get).into_iter().collect(),
-            publisher: self.source.clone(),
-            link: s
-                .link
-                .as_deref()
-                .and_then(get)
-                .filter(|l| l.starts_with("http://") || l.starts_with("https://")),
-        })
-    }
 }
 
 enum Reader {

@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 use super::{
-    FeedRecord, Page,
+    FeedRecord, IntoIncident, Page,
     arcgis::{self, ArcGis},
     config::{IngestConfig, Kind, SourceConfig},
     files::{self, CsvSource},
