@@ -97,7 +97,7 @@ pub struct DeleteAccount {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Deleted {
     /// Reports stay (others rely on them) but no longer name the reporter.
-    pub reports_unlinked: usize,
+    pub reports_unlinked: u64,
 }
 
 /// Delete the caller's account: sessions, devices, watch areas, alerts and memberships go;
@@ -149,8 +149,7 @@ pub async fn delete_account(
             ),
         ));
     }
-    let reports = state.db.reports_of(&user.id).await?.len();
-    state
+    let reports = state
         .db
         .delete_account(&user.id, Utc::now().timestamp_millis())
         .await?;

@@ -174,10 +174,11 @@ impl Db {
     /// memberships go; their watch areas become tombstones (so the matchers drop them);
     /// their reports stay but no longer name them; the user row keeps only its id (the
     /// audit log and tombstones refer to it).
-    pub async fn delete_account(&self, user: &UserId, now_ms: i64) -> Result<(), StoreError> {
+    /// Returns how many reports were unlinked.
+    pub async fn delete_account(&self, user: &UserId, now_ms: i64) -> Result<u64, StoreError> {
         let is_postgres = self.engine() == "postgres";
         let mut tx = self.begin_write().await?;
-        on_tx!(tx, t => {
+        let unlinked = on_tx!(tx, t => {
             advisory_lock!(t, is_postgres, AREA_REVISION_LOCK);
             let areas: Vec<String> = sqlx::query_scalar("SELECT id FROM watch_areas WHERE user_id = $1 AND NOT deleted")
                 .bind(&user.0)
@@ -200,19 +201,25 @@ impl Db {
                 "DELETE FROM alerts WHERE user_id = $1",
                 "DELETE FROM alert_keys WHERE user_id = $1",
                 "DELETE FROM group_members WHERE user_id = $1",
-                "UPDATE incidents SET reporter_id = NULL WHERE reporter_id = $1",
                 "UPDATE revisions SET author_id = NULL WHERE author_id = $1",
             ] {
                 sqlx::query(sql).bind(&user.0).execute(&mut **t).await?;
             }
+            let unlinked = sqlx::query("UPDATE incidents SET reporter_id = NULL WHERE reporter_id = $1")
+                .bind(&user.0)
+                .execute(&mut **t)
+                .await?
+                .rows_affected();
             sqlx::query("UPDATE users SET username = $2, password_hash = '', deleted_at = $3 WHERE id = $1")
                 .bind(&user.0)
                 .bind(format!("deleted:{}", user.0))
                 .bind(now_ms)
                 .execute(&mut **t)
                 .await?;
+            unlinked
         });
-        tx.commit().await
+        tx.commit().await?;
+        Ok(unlinked)
     }
 
     /// The retention policy for raw reports: residents' reports made before `cutoff_ms`
