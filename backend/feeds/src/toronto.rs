@@ -63,10 +63,14 @@ fn occurred_at(date: &str, hour: &str) -> Result<DateTime<FixedOffset>, String> 
         .ok_or_else(|| "occurrencehour: not a local time in Toronto".into())
 }
 
+/// A coordinate column; a number too large for an `f64` (`-0.5e340779` parses as
+/// infinity) is refused like any other non-number.
 fn coordinate(text: &str, column: &str) -> Result<f64, String> {
     text.trim()
-        .parse()
-        .map_err(|_| format!("{column}: not a number"))
+        .parse::<f64>()
+        .ok()
+        .filter(|x| x.is_finite())
+        .ok_or_else(|| format!("{column}: not a number"))
 }
 
 /// Maps one row to a feed record.
@@ -126,5 +130,16 @@ mod tests {
         assert_eq!(t.to_rfc3339(), "2019-03-10T03:00:00-04:00");
         assert!(occurred_at("yesterday", "1").is_err());
         assert!(occurred_at("2019/03/10 05:00:00+00", "24").is_err());
+    }
+
+    #[test]
+    fn coordinates_must_be_finite_numbers() {
+        assert_eq!(coordinate(" 43.65 ", "Lat"), Ok(43.65));
+        // Found by the fuzzer: this parses as negative infinity.
+        assert_eq!(
+            coordinate("-0.5e340779", "Long"),
+            Err("Long: not a number".into())
+        );
+        assert!(coordinate("NaN", "Lat").is_err());
     }
 }
