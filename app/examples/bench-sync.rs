@@ -45,6 +45,7 @@ async fn main() -> anyhow::Result<()> {
                 }),
                 place: None,
                 description: format!("Offline report {i}: bike taken from the rack"),
+                anonymous: false,
             },
             now,
         )?;

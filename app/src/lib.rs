@@ -4,12 +4,17 @@
 //!   cursor, watch areas, alerts, settings).
 //! - [`edits`]: edits of submitted reports, queued offline.
 //! - [`alerts`]: watch areas sent to the server, and the alerts inbox (live stream and pull).
+//! - [`photos`]: photos attached to reports, resized on the device, uploaded once sent.
+//! - [`online`]: what needs the server at the time: the dashboard's statistics and the
+//!   export of one's data.
 //! - [`risk`]: on-device risk hints from the cached model and cells of the watch areas.
 //! - [`sync`]: the sync client (push the outbox, pull changes, backoff with jitter).
 //! - [`session`]: the signed-in account.
 
 pub mod alerts;
 pub mod edits;
+pub mod online;
+pub mod photos;
 pub mod risk;
 pub mod session;
 pub mod store;
@@ -20,9 +25,10 @@ use vigil_sync::Category;
 
 pub use alerts::{AreaItem, AreaState, AreasSent, InboxItem};
 pub use edits::{EditItem, EditState, EditsApplied};
+pub use photos::{PhotoItem, PhotosSent};
 pub use risk::{HintError, RiskHints};
 pub use session::Session;
-pub use store::{Draft, DraftInput, OutboxItem, OutboxState, Store, StoreError};
+pub use store::{Draft, DraftInput, OutboxItem, OutboxState, Place, Store, StoreError};
 pub use sync::{Backoff, Server, SyncError, SyncSummary};
 
 /// What the shell shows about the client it runs.

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use vigil_sync::{
     Change, Cursor, Incident, Limits, Location, PushOutcome, PushResult, ReportSubmission,
-    ValidationError, conflict,
+    ValidationError, conflict, watch::Shape,
 };
 
 /// The migrations, in order; the schema version is their count.
@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/client/0002_edits.sql"),
     include_str!("../../migrations/client/0003_alerts.sql"),
     include_str!("../../migrations/client/0004_risk.sql"),
+    include_str!("../../migrations/client/0005_report_extras.sql"),
 ];
 
 /// Why the store refused.
@@ -92,6 +93,18 @@ pub struct DraftInput {
     pub location: Option<Location>,
     pub place: Option<String>,
     pub description: String,
+    /// Hide who made the report from everyone, the group's moderators included.
+    #[serde(default)]
+    pub anonymous: bool,
+}
+
+/// A place named in the cached incidents, where they cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Place {
+    pub name: String,
+    pub location: Location,
+    /// Cached incidents with this place.
+    pub incidents: u64,
 }
 
 /// A saved draft.
@@ -280,13 +293,13 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.conn.execute(
-            "INSERT INTO drafts (id, category, occurred_at, lat, lon, accuracy_m, place, description, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+            "INSERT INTO drafts (id, category, occurred_at, lat, lon, accuracy_m, place, description, updated_at, anonymous)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT (id) DO UPDATE SET category = excluded.category,
                 occurred_at = excluded.occurred_at, lat = excluded.lat, lon = excluded.lon,
                 accuracy_m = excluded.accuracy_m, place = excluded.place,
                 description = excluded.description, updated_at = excluded.updated_at,
-                rejected_field = NULL, rejected_reason = NULL",
+                anonymous = excluded.anonymous, rejected_field = NULL, rejected_reason = NULL",
             params![
                 id,
                 input.category,
@@ -296,7 +309,8 @@ impl Store {
                 input.location.and_then(|l| l.accuracy_m),
                 input.place,
                 input.description,
-                now_ms(now)
+                now_ms(now),
+                input.anonymous
             ],
         )?;
         Ok(())
@@ -322,14 +336,14 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub fn delete_draft(&self, id: &str) -> Result<(), StoreError> {
-        if self
-            .conn
-            .execute("DELETE FROM drafts WHERE id = ?1", [id])?
-            == 0
-        {
+    /// Deletes draft `id` and the photos attached to it, in one transaction.
+    pub fn delete_draft(&mut self, id: &str) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        if tx.execute("DELETE FROM drafts WHERE id = ?1", [id])? == 0 {
             return Err(StoreError::NoSuchDraft(id.to_owned()));
         }
+        tx.execute("DELETE FROM photos WHERE report_id = ?1", [id])?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -451,8 +465,8 @@ impl Store {
                     )?;
                     tx.execute(
                         "INSERT INTO drafts (id, category, occurred_at, lat, lon, accuracy_m, place,
-                            description, updated_at, rejected_field, rejected_reason)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                            description, updated_at, rejected_field, rejected_reason, anonymous)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                          ON CONFLICT (id) DO NOTHING",
                         params![
                             report.id,
@@ -465,7 +479,8 @@ impl Store {
                             report.description,
                             now_ms(now),
                             r.field,
-                            r.reason
+                            r.reason,
+                            report.anonymous
                         ],
                     )?;
                     tx.execute("DELETE FROM outbox WHERE id = ?1", [&r.id])?;
@@ -587,6 +602,37 @@ impl Store {
         Ok(hits)
     }
 
+    /// The newest cached incidents inside `shape` (a watch area's circle or polygon), at
+    /// most `limit`; the same geometry the server's alert matcher uses.
+    pub fn incidents_within(
+        &self,
+        shape: &Shape,
+        limit: usize,
+    ) -> Result<Vec<Incident>, StoreError> {
+        // The shape's box narrows the scan; the shape itself decides.
+        let b = shape.bounds();
+        let mut stmt = self.conn.prepare(
+            "SELECT body FROM incidents WHERE lat BETWEEN ?1 AND ?2 AND lon BETWEEN ?3 AND ?4 \
+             ORDER BY occurred_at DESC, id",
+        )?;
+        let rows = stmt.query_map(params![b.min_lat, b.max_lat, b.min_lon, b.max_lon], |r| {
+            r.get::<_, String>(0)
+        })?;
+        let mut out = Vec::new();
+        for body in rows {
+            let Ok(incident) = serde_json::from_str::<Incident>(&body?) else {
+                continue;
+            };
+            if shape.contains(&incident.location) {
+                out.push(incident);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The newest cached incidents, at most `limit`.
     pub fn incidents(&self, limit: usize) -> Result<Vec<Incident>, StoreError> {
         let mut stmt = self
@@ -600,6 +646,46 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Places named in the cached incidents (a city feed's neighbourhoods, residents'
+    /// typed places) that contain `text`, case-insensitively, with the mean position of
+    /// their incidents: a gazetteer that works offline. Exact names first, then names
+    /// starting with `text`, then the busiest.
+    pub fn places(&self, text: &str, limit: usize) -> Result<Vec<Place>, StoreError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(Vec::new());
+        }
+        let pattern: String = text
+            .chars()
+            .flat_map(|c| match c {
+                '%' | '_' | '\\' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let mut stmt = self.conn.prepare(
+            "SELECT MIN(place), AVG(lat), AVG(lon), COUNT(*) FROM (
+                 SELECT json_extract(body, '$.place') AS place, lat, lon FROM incidents)
+             WHERE place LIKE '%' || ?1 || '%' ESCAPE '\\'
+             GROUP BY lower(place)
+             ORDER BY lower(MIN(place)) = lower(?2) DESC,
+                      MIN(place) LIKE ?1 || '%' ESCAPE '\\' DESC,
+                      COUNT(*) DESC, MIN(place)
+             LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![pattern, text, limit as i64], |r| {
+            Ok(Place {
+                name: r.get(0)?,
+                location: Location {
+                    lat: r.get(1)?,
+                    lon: r.get(2)?,
+                    accuracy_m: None,
+                },
+                incidents: r.get::<_, i64>(3)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     pub fn incident_count(&self) -> Result<u64, StoreError> {
@@ -638,7 +724,7 @@ pub(crate) fn checked_submission(
         description: input.description.clone(),
         group: None,
         visibility: None,
-        anonymous: false,
+        anonymous: input.anonymous,
     };
     report.validate(now, &Limits::default())?;
     Ok(report)
@@ -660,11 +746,12 @@ impl DraftInput {
             location: Some(report.location),
             place: report.place.clone(),
             description: report.description.clone(),
+            anonymous: report.anonymous,
         }
     }
 }
 
-const DRAFT_SELECT: &str = "SELECT id, category, occurred_at, lat, lon, accuracy_m, place, description, updated_at, rejected_field, rejected_reason FROM drafts";
+const DRAFT_SELECT: &str = "SELECT id, category, occurred_at, lat, lon, accuracy_m, place, description, updated_at, rejected_field, rejected_reason, anonymous FROM drafts";
 
 fn draft_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Draft> {
     let lat: Option<f64> = r.get(3)?;
@@ -683,6 +770,7 @@ fn draft_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Draft> {
             }),
             place: r.get(6)?,
             description: r.get(7)?,
+            anonymous: r.get(11)?,
         },
         updated_at: DateTime::from_timestamp_millis(r.get(8)?).unwrap_or_default(),
         rejected: field.zip(reason),

@@ -107,6 +107,8 @@ pub struct SyncSummary {
     pub alerts: Vec<Alert>,
     /// The risk model and cells fetched for offline hints.
     pub risk: crate::risk::RiskSynced,
+    /// Photos of sent reports uploaded (or refused).
+    pub photos: crate::photos::PhotosSent,
 }
 
 impl Server {
@@ -359,6 +361,7 @@ pub async fn sync(
         let result = async {
             let pushed = push_outbox(store, server).await?;
             let edits = push_edits(store, server).await?;
+            let photos = crate::photos::upload_photos(store, server).await?;
             let areas = push_areas(store, server).await?;
             let pulled = pull_changes(store, server).await?;
             let alerts = pull_alerts(store, server).await?;
@@ -378,6 +381,7 @@ pub async fn sync(
                 areas,
                 alerts,
                 risk,
+                photos,
             })
         }
         .await;

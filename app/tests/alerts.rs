@@ -92,6 +92,7 @@ async fn neighbour_reports(b: &Serving, at: (f64, f64), text: &str) -> String {
                 }),
                 place: Some("Queen St W & Spadina Ave".into()),
                 description: text.into(),
+                anonymous: false,
             },
             Utc::now(),
         )

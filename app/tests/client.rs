@@ -12,7 +12,7 @@ use std::{
 };
 
 use chrono::{TimeDelta, Utc};
-use common::{Backend, backend, backend_with, signed_in};
+use common::{Backend, backend, backend_with, input, signed_in};
 use vigil_app::{
     Backoff, DraftInput, EditState, OutboxState, Server, Session, Store, StoreError, SyncError,
     store::OutboxItem, sync,
@@ -22,24 +22,6 @@ use vigil_sync::{Limits, Location, Status};
 
 fn store(dir: &Path) -> Store {
     Store::open(&dir.join("vigil.db")).unwrap()
-}
-
-fn input(lat: f64, lon: f64, text: &str) -> DraftInput {
-    DraftInput {
-        category: Some("theft".into()),
-        occurred_at: Some(
-            (Utc::now() - TimeDelta::hours(1))
-                .fixed_offset()
-                .to_rfc3339(),
-        ),
-        location: Some(Location {
-            lat,
-            lon,
-            accuracy_m: Some(15.0),
-        }),
-        place: None,
-        description: text.into(),
-    }
 }
 
 fn quick() -> Backoff {
@@ -559,4 +541,62 @@ fn pages_apply_status_changes_and_tombstones_and_only_move_forward() {
         .unwrap();
     assert!(s.incidents(10).unwrap().is_empty());
     assert_eq!(s.cursor().unwrap(), Some(Cursor::after(3)));
+}
+
+#[test]
+fn incidents_within_a_watch_area_are_the_newest_inside_its_shape() {
+    use vigil_sync::{Change, Cursor, Incident, IncidentId, Source, watch::Shape};
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = store(dir.path());
+    let at = |lat: f64, lon: f64, hours_ago: i64| Incident {
+        id: IncidentId(uuid::Uuid::now_v7()),
+        source: Source::UserReport,
+        category: vigil_sync::Category::Theft,
+        occurred_at: (Utc::now() - TimeDelta::hours(hours_ago)).fixed_offset(),
+        reported_at: Utc::now(),
+        location: Location {
+            lat,
+            lon,
+            accuracy_m: None,
+        },
+        place: None,
+        description: format!("{lat},{lon}"),
+        status: Status::Unverified,
+        version: 1,
+    };
+    // Nathan Phillips Square; 300 m north; 2 km east (outside the circle, inside its box
+    // only if the box were wrong); a corner of the circle's box (outside the circle).
+    let square = at(43.6535, -79.3840, 3);
+    let north = at(43.6562, -79.3840, 1);
+    let east = at(43.6535, -79.3592, 2);
+    let corner = at(43.6535 + 0.0070, -79.3840 + 0.0095, 0);
+    let changes: Vec<Change> = [&square, &north, &east, &corner]
+        .into_iter()
+        .map(|i| Change::Upsert {
+            incident: i.clone(),
+        })
+        .collect();
+    s.apply_page(&changes, Cursor::after(4)).unwrap();
+
+    let circle = Shape::Circle {
+        lat: 43.6535,
+        lon: -79.3840,
+        radius_m: 800.0,
+    };
+    let inside = s.incidents_within(&circle, 10).unwrap();
+    let ids: Vec<_> = inside.iter().map(|i| i.id).collect();
+    assert_eq!(ids, vec![north.id, square.id], "newest first, only inside");
+    assert_eq!(s.incidents_within(&circle, 1).unwrap()[0].id, north.id);
+
+    // A triangle around the east incident only.
+    let triangle = Shape::Polygon {
+        points: vec![[43.650, -79.362], [43.657, -79.362], [43.6535, -79.355]],
+    };
+    let ids: Vec<_> = s
+        .incidents_within(&triangle, 10)
+        .unwrap()
+        .iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(ids, vec![east.id]);
 }

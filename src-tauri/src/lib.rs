@@ -18,8 +18,9 @@ use tauri::{AppHandle, Emitter, Manager, State};
 use tauri_plugin_notification::NotificationExt;
 use tokio::sync::{Mutex, Notify};
 use vigil_app::{
-    AppInfo, AreaItem, Backoff, Draft, DraftInput, HintError, InboxItem, OutboxItem, RiskHints,
-    Server, Session, Store, SyncError,
+    AppInfo, AreaItem, Backoff, Draft, DraftInput, HintError, InboxItem, OutboxItem, PhotoItem,
+    Place, RiskHints, Server, Session, Store, SyncError,
+    online::{Bbox, Dashboard},
     sync::{self},
 };
 use vigil_sync::{
@@ -71,6 +72,96 @@ async fn save_draft(
     .map_err(say)
 }
 
+/// Attaches a photo, already resized and encoded on the device (JPEG or PNG of
+/// `width` × `height`), to draft or unsent report `report_id`.
+#[tauri::command]
+async fn attach_photo(
+    client: State<'_, Client>,
+    report_id: String,
+    bytes: Vec<u8>,
+    width: u32,
+    height: u32,
+) -> Answer<PhotoItem> {
+    client
+        .store
+        .lock()
+        .await
+        .attach_photo(&report_id, &bytes, width, height, Utc::now())
+        .map_err(say)
+}
+
+/// The photos of one report, without their bytes.
+#[tauri::command]
+async fn photos(client: State<'_, Client>, report_id: String) -> Answer<Vec<PhotoItem>> {
+    client.store.lock().await.photos(&report_id).map_err(say)
+}
+
+/// Photo `n` of `report_id` as a `data:` URL, to show it.
+#[tauri::command]
+async fn photo(client: State<'_, Client>, report_id: String, n: u32) -> Answer<String> {
+    use base64::Engine as _;
+    let (kind, bytes) = client
+        .store
+        .lock()
+        .await
+        .photo_bytes(&report_id, n)
+        .map_err(say)?
+        .ok_or_else(|| format!("report {report_id} has no photo {n} on this device"))?;
+    Ok(format!(
+        "data:{kind};base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    ))
+}
+
+/// Removes a photo the server does not have yet.
+#[tauri::command]
+async fn remove_photo(client: State<'_, Client>, report_id: String, n: u32) -> Answer<()> {
+    client
+        .store
+        .lock()
+        .await
+        .remove_photo(&report_id, n)
+        .map_err(say)
+}
+
+/// Places named in the cached incidents that contain `text`, with where they are.
+#[tauri::command]
+async fn places(client: State<'_, Client>, text: String) -> Answer<Vec<Place>> {
+    client.store.lock().await.places(&text, 8).map_err(say)
+}
+
+/// The server, signed in, or the sentence saying how to sign in.
+fn signed_in_server(client: &Client) -> Answer<(Session, Server)> {
+    let session = Session::load(&client.dir)
+        .map_err(say)?
+        .ok_or("not signed in: open Settings and sign in to a server")?;
+    let server = Server::new(&session.server, Some(session.token.clone())).map_err(say)?;
+    Ok((session, server))
+}
+
+/// The heat map, monthly trends and hour-of-week profile for the map's view (needs the
+/// server: the counts come from its batch and speed layers).
+#[tauri::command]
+async fn dashboard(client: State<'_, Client>, view: Bbox) -> Answer<Dashboard> {
+    let (_, server) = signed_in_server(&client)?;
+    server.dashboard(view).await.map_err(say)
+}
+
+/// Saves everything the server holds about this account as a JSON file in the
+/// Downloads folder (else the app's data folder); answers the file's path.
+#[tauri::command]
+async fn export_data(app: AppHandle, client: State<'_, Client>) -> Answer<String> {
+    let (session, server) = signed_in_server(&client)?;
+    let body = server.export().await.map_err(say)?;
+    let dir = app
+        .path()
+        .download_dir()
+        .unwrap_or_else(|_| client.dir.join("exports"));
+    let path =
+        vigil_app::online::save_export(&dir, &session.username, &body, Utc::now()).map_err(say)?;
+    Ok(path.display().to_string())
+}
+
 #[tauri::command]
 async fn delete_draft(client: State<'_, Client>, id: String) -> Answer<()> {
     client.store.lock().await.delete_draft(&id).map_err(say)
@@ -94,15 +185,25 @@ async fn outbox(client: State<'_, Client>) -> Answer<Vec<OutboxItem>> {
     client.store.lock().await.outbox(None).map_err(say)
 }
 
-/// Cached incidents, newest first.
+/// Cached incidents, newest first; with `area`, those inside that watch area.
 #[tauri::command]
-async fn incidents(client: State<'_, Client>, limit: Option<usize>) -> Answer<Vec<Incident>> {
-    client
-        .store
-        .lock()
-        .await
-        .incidents(limit.unwrap_or(500))
-        .map_err(say)
+async fn incidents(
+    client: State<'_, Client>,
+    limit: Option<usize>,
+    area: Option<String>,
+) -> Answer<Vec<Incident>> {
+    let limit = limit.unwrap_or(500);
+    let store = client.store.lock().await;
+    let Some(area) = area else {
+        return store.incidents(limit).map_err(say);
+    };
+    let areas = store.watch_areas().map_err(say)?;
+    let Some(item) = areas.iter().find(|a| a.id == area) else {
+        return Err(format!(
+            "area: no watch area {area} on this device; choose one from the list"
+        ));
+    };
+    store.incidents_within(&item.spec.shape, limit).map_err(say)
 }
 
 /// The map's tiles when none are set: OpenStreetMap's standard layer.
@@ -284,16 +385,15 @@ struct Synced {
     pulled: usize,
     /// New alerts in the inbox.
     alerts: usize,
+    /// Photos uploaded.
+    photos: usize,
 }
 
 /// Pushes the outbox, edits and watch areas, pulls changes and alerts (notifying new
 /// ones); retries a few times while offline.
 #[tauri::command]
 async fn sync_now(app: AppHandle, client: State<'_, Client>) -> Answer<Synced> {
-    let session = Session::load(&client.dir)
-        .map_err(say)?
-        .ok_or("not signed in: open Settings and sign in to a server")?;
-    let server = Server::new(&session.server, Some(session.token)).map_err(say)?;
+    let (_, server) = signed_in_server(&client)?;
     let mut store = client.store.lock().await;
     let backoff = Backoff {
         attempts: 3,
@@ -312,6 +412,7 @@ async fn sync_now(app: AppHandle, client: State<'_, Client>) -> Answer<Synced> {
         rejected: done.rejected,
         pulled: done.pulled,
         alerts: done.alerts.len(),
+        photos: done.photos.uploaded,
     })
 }
 
@@ -452,6 +553,13 @@ pub fn run() {
             drafts,
             save_draft,
             delete_draft,
+            attach_photo,
+            photos,
+            photo,
+            remove_photo,
+            places,
+            dashboard,
+            export_data,
             submit,
             outbox,
             incidents,

@@ -2,7 +2,9 @@
 
 #![allow(dead_code)]
 
-use vigil_app::Server;
+use chrono::{TimeDelta, Utc};
+use vigil_app::{DraftInput, Server};
+use vigil_sync::Location;
 use vigil_backend::{
     api::{ApiConfig, AppState, router},
     db::Db,
@@ -107,4 +109,24 @@ pub async fn serving() -> Serving {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     panic!("the embedded backend did not come up on {url}");
+}
+
+/// A complete theft draft at `lat, lon`, an hour ago, saying `text`.
+pub fn input(lat: f64, lon: f64, text: &str) -> DraftInput {
+    DraftInput {
+        category: Some("theft".into()),
+        occurred_at: Some(
+            (Utc::now() - TimeDelta::hours(1))
+                .fixed_offset()
+                .to_rfc3339(),
+        ),
+        location: Some(Location {
+            lat,
+            lon,
+            accuracy_m: Some(15.0),
+        }),
+        place: None,
+        description: text.into(),
+        anonymous: false,
+    }
 }
