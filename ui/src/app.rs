@@ -1,15 +1,17 @@
 //! The window: a navigation bar and one screen at a time (report, outbox, incidents,
-//! watch areas, alerts, settings, about). Every screen reaches the client core only through [`invoke`].
+//! dashboard, watch areas, alerts, settings, about). Every screen reaches the client core
+//! only through [`invoke`]. Alt+1 … Alt+8 open the screens from the keyboard.
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::area::{AreaForm, ShapeKind};
+use crate::area::{AreaForm, ShapeKind, parse_points};
+use crate::charts::{HourOfWeek, MonthChart};
 use crate::filter::Filter;
-use crate::form::ReportForm;
-use crate::invoke::{self, AlertBody, AppInfo, Shape};
-use crate::map::IncidentMap;
-use crate::text;
+use crate::form::{ReportForm, coordinate_text};
+use crate::invoke::{self, AlertBody, AppInfo, Incident, Photo, Place, Shape};
+use crate::map::{AreaMap, HeatMap, IncidentMap, PickMap};
+use crate::{photo, text};
 
 /// The screens, in the order of the navigation bar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +19,7 @@ enum Screen {
     Report,
     Outbox,
     Incidents,
+    Dashboard,
     Areas,
     Alerts,
     Settings,
@@ -24,10 +27,11 @@ enum Screen {
 }
 
 impl Screen {
-    const ALL: [Screen; 7] = [
+    const ALL: [Screen; 8] = [
         Screen::Report,
         Screen::Outbox,
         Screen::Incidents,
+        Screen::Dashboard,
         Screen::Areas,
         Screen::Alerts,
         Screen::Settings,
@@ -39,6 +43,7 @@ impl Screen {
             Screen::Report => "report",
             Screen::Outbox => "outbox",
             Screen::Incidents => "incidents",
+            Screen::Dashboard => "dashboard",
             Screen::Areas => "areas",
             Screen::Alerts => "alerts",
             Screen::Settings => "settings",
@@ -51,6 +56,7 @@ impl Screen {
             Screen::Report => text::NAV_REPORT,
             Screen::Outbox => text::NAV_OUTBOX,
             Screen::Incidents => text::NAV_INCIDENTS,
+            Screen::Dashboard => text::NAV_DASHBOARD,
             Screen::Areas => text::NAV_AREAS,
             Screen::Alerts => text::ALERTS_TITLE,
             Screen::Settings => text::NAV_SETTINGS,
@@ -80,12 +86,28 @@ pub fn App() -> impl IntoView {
         .await;
     });
 
+    // Alt+1 … Alt+8: the screens in the order of the bar.
+    let keys = window_event_listener(leptos::ev::keydown, move |e| {
+        let screen = e
+            .key()
+            .parse::<usize>()
+            .ok()
+            .and_then(|d| Screen::ALL.get(d.wrapping_sub(1)));
+        if let Some(s) = screen.filter(|_| e.alt_key() && !e.ctrl_key() && !e.meta_key()) {
+            e.prevent_default();
+            set_screen.set(*s);
+        }
+    });
+    on_cleanup(move || keys.remove());
+
     let nav = Screen::ALL
         .into_iter()
-        .map(|s| {
+        .enumerate()
+        .map(|(i, s)| {
             view! {
                 <button
                     id=format!("nav-{}", s.id())
+                    title=format!("Alt+{}", i + 1)
                     class="nav-item"
                     class:active=move || screen.get() == s
                     class:unread=move || s == Screen::Alerts && (unread.get() != 0)
@@ -124,6 +146,9 @@ pub fn App() -> impl IntoView {
                                             }
                                             Screen::Incidents => {
                                                 view! { <IncidentsScreen info=info.clone() /> }.into_any()
+                                            }
+                                            Screen::Dashboard => {
+                                                view! { <DashboardScreen info=info.clone() /> }.into_any()
                                             }
                                             Screen::Areas => {
                                                 view! { <AreasScreen info=info.clone() /> }.into_any()
@@ -185,8 +210,10 @@ fn now_local() -> (String, i32) {
     (value, -(d.get_timezone_offset() as i32))
 }
 
-/// Report: what, when, where and in one's own words; saved as a draft as it is filled
-/// in, queued on submit (offline too).
+/// Report: what, when, where and in one's own words, with photos; saved as a draft as it
+/// is filled in, queued on submit (offline too). Where: a click on the map, the device's
+/// position, a place found by name among the incidents on this device, or typed
+/// coordinates (the keyboard path).
 #[component]
 fn ReportScreen(info: AppInfo) -> impl IntoView {
     let (now, offset) = now_local();
@@ -196,9 +223,14 @@ fn ReportScreen(info: AppInfo) -> impl IntoView {
     let (lon, set_lon) = signal(String::new());
     let (place, set_place) = signal(String::new());
     let (description, set_description) = signal(String::new());
+    let (anonymous, set_anonymous) = signal(false);
     let (draft, set_draft) = signal(None::<String>);
     let (note, set_note) = signal(None::<Note>);
+    let (where_note, set_where_note) = signal(None::<Note>);
+    let (photos, set_photos) = signal(Vec::<Photo>::new());
+    let (found, set_found) = signal(Vec::<Place>::new());
     let (busy, set_busy) = signal(false);
+    let tiles = LocalResource::new(invoke::tile_url);
 
     let form = move || ReportForm {
         category: category.get_untracked(),
@@ -208,6 +240,7 @@ fn ReportScreen(info: AppInfo) -> impl IntoView {
         lon: lon.get_untracked(),
         place: place.get_untracked(),
         description: description.get_untracked(),
+        anonymous: anonymous.get_untracked(),
     };
     // Autosave when a field is committed (change), one save at a time.
     let autosave = move || {
@@ -224,6 +257,111 @@ fn ReportScreen(info: AppInfo) -> impl IntoView {
                 set_note.set(Some(Note::Done(text::DRAFT_SAVED.into())));
             }
             set_busy.set(false);
+        });
+    };
+    let at = Signal::derive(move || {
+        let lat = lat.get().trim().parse::<f64>().ok()?;
+        let lon = lon.get().trim().parse::<f64>().ok()?;
+        Some((lat, lon))
+    });
+    let set_point = move |(la, lo): (f64, f64)| {
+        set_lat.set(coordinate_text(la));
+        set_lon.set(coordinate_text(lo));
+        autosave();
+    };
+    let on_pick = Callback::new(set_point);
+    let locate = move |_| {
+        set_where_note.set(Some(Note::Done(text::LOCATING.into())));
+        spawn_local(async move {
+            set_where_note.set(Some(match photo::position().await {
+                Ok((la, lo, accuracy)) => {
+                    set_point((la, lo));
+                    Note::Done(text::position_found(accuracy))
+                }
+                Err(why) => Note::Failed(text::position_failed(&why)),
+            }));
+        });
+    };
+    let choose = move |p: Place| {
+        set_found.set(Vec::new());
+        set_place.set(p.name.clone());
+        set_point((p.location.lat, p.location.lon));
+        set_where_note.set(Some(Note::Done(text::place_choice(&p.name, p.incidents))));
+    };
+    let find = move |_| {
+        let wanted = place.get_untracked();
+        spawn_local(async move {
+            match invoke::places(&wanted).await {
+                Ok(list) if list.is_empty() => {
+                    set_found.set(Vec::new());
+                    set_where_note.set(Some(Note::Failed(text::NO_PLACE_FOUND.into())));
+                }
+                Ok(mut list) if list.len() == 1 => choose(list.remove(0)),
+                Ok(list) => {
+                    set_where_note.set(None);
+                    set_found.set(list);
+                }
+                Err(e) => set_where_note.set(Some(Note::Failed(e.to_string()))),
+            }
+        });
+    };
+    let refresh_photos = move |id: String| {
+        spawn_local(async move {
+            set_photos.set(invoke::photos(&id).await.unwrap_or_default());
+        });
+    };
+    let on_photo = move |ev: leptos::ev::Event| {
+        // Not an autosave: the photo handler saves the draft itself.
+        ev.stop_propagation();
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        let Some(file) = input.files().and_then(|files| files.get(0)) else {
+            return;
+        };
+        input.set_value("");
+        let draft_input = match form().to_input() {
+            Ok(i) => i,
+            Err(e) => {
+                set_note.set(Some(Note::Failed(e.to_string())));
+                return;
+            }
+        };
+        set_note.set(Some(Note::Done(text::RESIZING.into())));
+        set_busy.set(true);
+        spawn_local(async move {
+            let outcome = async {
+                let resized = photo::resize(&file).await?;
+                let id = match draft.get_untracked() {
+                    Some(id) => id,
+                    None => {
+                        let saved = invoke::save_draft(None, &draft_input)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        set_draft.set(Some(saved.id.clone()));
+                        saved.id
+                    }
+                };
+                invoke::attach_photo(&id, &resized.bytes, resized.width, resized.height)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok::<_, String>(id)
+            }
+            .await;
+            set_busy.set(false);
+            match outcome {
+                Ok(id) => {
+                    set_note.set(Some(Note::Done(text::DRAFT_SAVED.into())));
+                    refresh_photos(id);
+                }
+                Err(why) => set_note.set(Some(Note::Failed(text::photo_failed(&why)))),
+            }
+        });
+    };
+    let remove = move |id: String, n: u32| {
+        spawn_local(async move {
+            if let Err(e) = invoke::remove_photo(&id, n).await {
+                set_note.set(Some(Note::Failed(e.to_string())));
+            }
+            refresh_photos(id);
         });
     };
     let submit = move |ev: leptos::ev::SubmitEvent| {
@@ -248,6 +386,7 @@ fn ReportScreen(info: AppInfo) -> impl IntoView {
                     set_draft.set(None);
                     set_description.set(String::new());
                     set_place.set(String::new());
+                    set_photos.set(Vec::new());
                     set_note.set(Some(Note::Done(text::QUEUED.into())));
                 }
                 Err(e) => {
@@ -283,34 +422,62 @@ fn ReportScreen(info: AppInfo) -> impl IntoView {
                     on:input=move |ev| set_when.set(event_target_value(&ev))
                 />
             </label>
-            <div class="row">
-                <label>
-                    {text::FIELD_LAT}
-                    <input
-                        id="lat"
-                        inputmode="decimal"
-                        prop:value=lat
-                        on:input=move |ev| set_lat.set(event_target_value(&ev))
-                    />
-                </label>
-                <label>
-                    {text::FIELD_LON}
-                    <input
-                        id="lon"
-                        inputmode="decimal"
-                        prop:value=lon
-                        on:input=move |ev| set_lon.set(event_target_value(&ev))
-                    />
-                </label>
-            </div>
-            <label>
-                {text::FIELD_PLACE}
-                <input
-                    id="place"
-                    prop:value=place
-                    on:input=move |ev| set_place.set(event_target_value(&ev))
-                />
-            </label>
+            <fieldset class="where">
+                <legend>{text::FIELD_WHERE}</legend>
+                <p class="status">{text::PICK_ON_MAP}</p>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        let tiles = tiles.await.unwrap_or_else(|_| text::DEFAULT_TILES.to_owned());
+                        view! { <PickMap tiles at on_pick /> }
+                    })}
+                </Suspense>
+                <div class="row">
+                    <label>
+                        {text::FIELD_LAT}
+                        <input
+                            id="lat"
+                            inputmode="decimal"
+                            prop:value=lat
+                            on:input=move |ev| set_lat.set(event_target_value(&ev))
+                        />
+                    </label>
+                    <label>
+                        {text::FIELD_LON}
+                        <input
+                            id="lon"
+                            inputmode="decimal"
+                            prop:value=lon
+                            on:input=move |ev| set_lon.set(event_target_value(&ev))
+                        />
+                    </label>
+                    <button id="locate" type="button" class="secondary" on:click=locate>{text::USE_MY_POSITION}</button>
+                </div>
+                <div class="row">
+                    <label>
+                        {text::FIELD_PLACE}
+                        <input
+                            id="place"
+                            prop:value=place
+                            on:input=move |ev| set_place.set(event_target_value(&ev))
+                        />
+                    </label>
+                    <button id="find-place" type="button" class="secondary" on:click=find>{text::FIND_PLACE}</button>
+                </div>
+                {move || {
+                    let list = found.get();
+                    (!list.is_empty()).then(|| view! {
+                        <ul class="items places">
+                            {list.into_iter().map(|p| {
+                                let line = text::place_choice(&p.name, p.incidents);
+                                view! {
+                                    <li><button type="button" class="link place" on:click=move |_| choose(p.clone())>{line}</button></li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                    })
+                }}
+                <div id="where-note"><NoteLine note=where_note /></div>
+            </fieldset>
             <label>
                 {text::FIELD_DESCRIPTION}
                 <textarea
@@ -320,10 +487,56 @@ fn ReportScreen(info: AppInfo) -> impl IntoView {
                     on:input=move |ev| set_description.set(event_target_value(&ev))
                 ></textarea>
             </label>
+            <label>
+                {text::FIELD_PHOTO}
+                <input id="photo" type="file" accept="image/*" on:change=on_photo />
+            </label>
+            {move || {
+                let list = photos.get();
+                (!list.is_empty()).then(|| view! {
+                    <ul class="items photos">
+                        {list.into_iter().map(|p| {
+                            let (id, n) = (p.report_id.clone(), p.n);
+                            view! {
+                                <li class="item photo" data-n=p.n>
+                                    <Thumb report_id=p.report_id.clone() n=p.n />
+                                    <span class="dims">{text::photo_line(p.width, p.height, p.bytes)}</span>
+                                    <button type="button" class="link" on:click=move |_| remove(id.clone(), n)>{text::REMOVE}</button>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                })
+            }}
+            <label class="check">
+                <input
+                    id="anonymous"
+                    type="checkbox"
+                    prop:checked=anonymous
+                    on:change=move |ev| set_anonymous.set(event_target_checked(&ev))
+                />
+                {text::FIELD_ANONYMOUS}
+            </label>
             <button id="submit" type="submit" class="primary">{text::SUBMIT}</button>
-            <NoteLine note />
+            <div id="report-note"><NoteLine note /></div>
         </form>
         <DraftsList version=note />
+    }
+}
+
+/// A photo kept on this device, small.
+#[component]
+fn Thumb(report_id: String, n: u32) -> impl IntoView {
+    let url = LocalResource::new(move || {
+        let id = report_id.clone();
+        async move { invoke::photo(&id, n).await }
+    });
+    view! {
+        <Suspense fallback=|| ()>
+            {move || Suspend::new(async move {
+                url.await.ok().map(|src| view! { <img class="thumb" src=src alt=text::PHOTOS_TITLE /> })
+            })}
+        </Suspense>
     }
 }
 
@@ -373,7 +586,9 @@ fn OutboxScreen(info: AppInfo) -> impl IntoView {
     let sync = move |_| {
         spawn_local(async move {
             set_note.set(Some(match invoke::sync_now().await {
-                Ok(s) => Note::Done(text::synced(s.sent, s.rejected, s.pulled, s.alerts)),
+                Ok(s) => Note::Done(text::synced(
+                    s.sent, s.rejected, s.pulled, s.alerts, s.photos,
+                )),
                 Err(e) => Note::Failed(e.to_string()),
             }));
             set_version.update(|v| *v += 1);
@@ -425,13 +640,22 @@ fn listed<T>(
     }
 }
 
-/// Incidents: the cached incidents, newest first, with where they came from.
+/// Incidents: the cached incidents, newest first, on a map and in a list with the same
+/// filters; a click on either (or Enter on a list item) opens the incident's details.
 #[component]
 fn IncidentsScreen(info: AppInfo) -> impl IntoView {
-    let items = LocalResource::new(invoke::incidents);
+    let (area, set_area) = signal(String::new());
+    let items = LocalResource::new(move || {
+        let area = area.get();
+        invoke::incidents((!area.is_empty()).then_some(area))
+    });
+    let areas = LocalResource::new(invoke::areas);
     let tiles = LocalResource::new(invoke::tile_url);
     let (category, set_category) = signal(String::new());
     let (days, set_days) = signal(String::new());
+    let (selected, set_selected) = signal(None::<String>);
+    let on_select = Callback::new(move |id: String| set_selected.set(Some(id)));
+    let close = Callback::new(move |()| set_selected.set(None));
     let options = category_options(&info);
     view! {
         <div class="card">
@@ -453,6 +677,19 @@ fn IncidentsScreen(info: AppInfo) -> impl IntoView {
                         <option value="365">{text::LAST_YEAR}</option>
                     </select>
                 </label>
+                <label>
+                    {text::FIELD_AREA}
+                    <select id="filter-area" on:change=move |ev| set_area.set(event_target_value(&ev))>
+                        <option value="">{text::EVERYWHERE}</option>
+                        <Suspense fallback=|| ()>
+                            {move || Suspend::new(async move {
+                                areas.await.unwrap_or_default().into_iter().map(|a| {
+                                    view! { <option value=a.id.clone()>{a.name}</option> }
+                                }).collect_view()
+                            })}
+                        </Suspense>
+                    </select>
+                </label>
             </div>
             <Suspense fallback=|| view! { <p class="status">{text::LOADING}</p> }>
                 {move || {
@@ -471,27 +708,180 @@ fn IncidentsScreen(info: AppInfo) -> impl IntoView {
                             .filter(|i| filter.keeps(&i.category, &i.occurred_at, now))
                             .collect::<Vec<_>>()
                     });
-                    listed(list, text::INCIDENTS_EMPTY, |list| view! {
-                            <IncidentMap incidents=list.clone() tiles label />
+                    listed(list, text::INCIDENTS_EMPTY, |list| {
+                        let shown = list.clone();
+                        view! {
+                            {move || {
+                                let id = selected.get()?;
+                                let incident = shown.iter().find(|i| i.id == id)?.clone();
+                                Some(view! { <IncidentDetail incident label close /> })
+                            }}
+                            <IncidentMap incidents=list.clone() tiles label on_select />
                             <p class="status">{text::incident_count(list.len())}</p>
                             <ul class="items incidents">
-                                {list.into_iter().map(|i| view! {
-                                    <li class="item" data-status=i.status.clone()>
-                                        <strong>{info.label(&i.category)}</strong>
-                                        <time>{i.occurred_at}</time>
-                                        <span class="desc">{i.description}</span>
-                                        <span class="source">{
-                                            match i.source.feed {
-                                                Some(feed) => format!("{}: {feed}", text::FROM_FEED),
-                                                None => text::FROM_RESIDENT.to_owned(),
-                                            }
-                                        }</span>
-                                    </li>
+                                {list.into_iter().map(|i| {
+                                    let id = i.id.clone();
+                                    view! {
+                                        <li class="item" data-status=i.status.clone()>
+                                            <button type="button" class="open" title=text::OPEN_DETAIL
+                                                on:click=move |_| on_select.run(id.clone())>
+                                                <strong>{info.label(&i.category)}</strong>
+                                                <time>{i.occurred_at}</time>
+                                                <span class="desc">{i.description}</span>
+                                                <span class="source">{
+                                                    match i.source.feed {
+                                                        Some(feed) => text::feed_source(&feed),
+                                                        None => text::FROM_RESIDENT.to_owned(),
+                                                    }
+                                                }</span>
+                                            </button>
+                                        </li>
+                                    }
                                 }).collect_view()}
                             </ul>
-                        }.into_any())
+                        }.into_any()
+                    })
                 })}}
             </Suspense>
+        </div>
+    }
+}
+
+/// One incident in full: what, when, where, its status and where it came from, and the
+/// photos this device holds for it. Escape or Close shuts it.
+#[component]
+fn IncidentDetail(
+    incident: Incident,
+    label: Callback<String, String>,
+    close: Callback<()>,
+) -> impl IntoView {
+    let close_button = NodeRef::<leptos::html::Button>::new();
+    let section = NodeRef::<leptos::html::Section>::new();
+    // The detail comes into view (a marker click opens it below the map) and focus moves
+    // into it, so Escape and Tab work from the keyboard at once.
+    Effect::new(move |_| {
+        if let Some(s) = section.get() {
+            s.scroll_into_view();
+        }
+        if let Some(b) = close_button.get() {
+            let _ = b.focus();
+        }
+    });
+    let id = incident.id.clone();
+    let photos = LocalResource::new(move || {
+        let id = id.clone();
+        async move { invoke::photos(&id).await.unwrap_or_default() }
+    });
+    let source = match &incident.source.feed {
+        Some(feed) => text::feed_source(feed),
+        None => text::FROM_RESIDENT.to_owned(),
+    };
+    let record = incident.source.record_id.clone();
+    let url = incident.source.url.clone();
+    view! {
+        <section id="incident-detail" class="detail" role="dialog" node_ref=section aria-label=text::DETAIL_TITLE
+            data-id=incident.id.clone()
+            on:keydown=move |e: leptos::ev::KeyboardEvent| {
+                if e.key() == "Escape" {
+                    close.run(());
+                }
+            }>
+            <header>
+                <h3>{label.run(incident.category.clone())}</h3>
+                <span class="badge status" data-status=incident.status.clone()>{text::status(&incident.status)}</span>
+                <button type="button" id="close-detail" class="link" node_ref=close_button
+                    on:click=move |_| close.run(())>{text::CLOSE}</button>
+            </header>
+            <p class="desc">{incident.description.clone()}</p>
+            <dl class="facts">
+                <dt>{text::FIELD_OCCURRED}</dt><dd>{incident.occurred_at.clone()}</dd>
+                <dt>{text::FIELD_REPORTED}</dt><dd>{incident.reported_at.clone()}</dd>
+                <dt>{text::FIELD_WHERE}</dt>
+                <dd>{
+                    let at = format!("{:.5}, {:.5}", incident.location.lat, incident.location.lon);
+                    match incident.place.clone() {
+                        Some(place) => format!("{place} ({at})"),
+                        None => at,
+                    }
+                }</dd>
+                <dt>{text::FIELD_SOURCE}</dt><dd class="provenance">{source}</dd>
+                {record.map(|r| view! { <dt>{text::FIELD_RECORD}</dt><dd>{r}</dd> })}
+                {url.map(|u| view! { <dt>"URL"</dt><dd><code>{u}</code></dd> })}
+                <dt>{text::FIELD_VERSION}</dt><dd>{incident.version}</dd>
+            </dl>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let list = photos.await;
+                    (!list.is_empty()).then(|| view! {
+                        <h4>{text::PHOTOS_TITLE}</h4>
+                        <ul class="items photos">
+                            {list.into_iter().map(|p| view! {
+                                <li class="item photo" data-n=p.n data-uploaded=p.uploaded.to_string()>
+                                    <Thumb report_id=p.report_id.clone() n=p.n />
+                                    <span class="dims">{text::photo_line(p.width, p.height, p.bytes)}</span>
+                                    <span class="badge">{text::photo_state(p.uploaded, p.refused)}</span>
+                                    {p.last_error.map(|e| view! { <span class="why">{e}</span> })}
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    })
+                })}
+            </Suspense>
+        </section>
+    }
+}
+
+/// Dashboard: a heat map of the incidents in the map's view, and for the district at its
+/// centre the incidents by month and category and by hour of the week. The counts come
+/// from the server (its batch views merged with the speed layer).
+#[component]
+fn DashboardScreen(info: AppInfo) -> impl IntoView {
+    let tiles = LocalResource::new(invoke::tile_url);
+    let (view_box, set_view_box) = signal(None::<[f64; 4]>);
+    let data = LocalResource::new(move || {
+        let view = view_box.get();
+        async move {
+            match view {
+                Some(v) => invoke::dashboard(v).await.map(Some),
+                None => Ok(None),
+            }
+        }
+    });
+    let current = move || data.get().and_then(|d| d.ok().flatten());
+    let cells = Signal::derive(move || current().map(|d| d.cells).unwrap_or_default());
+    let res = Signal::derive(move || current().map_or(8, |d| d.res));
+    let on_view = Callback::new(move |v: [f64; 4]| set_view_box.set(Some(v)));
+    let label = Callback::new(move |code: String| info.label(&code));
+    view! {
+        <div class="card dashboard">
+            <h2>{text::DASHBOARD_TITLE}</h2>
+            <p class="status">{text::DASHBOARD_HINT}</p>
+            <h3>{text::HEAT_TITLE}</h3>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let tiles = tiles.await.unwrap_or_else(|_| text::DEFAULT_TILES.to_owned());
+                    view! { <HeatMap tiles cells res on_view /> }
+                })}
+            </Suspense>
+            {move || match data.get() {
+                None | Some(Ok(None)) => view! { <p class="status">{text::LOADING}</p> }.into_any(),
+                Some(Err(e)) => view! { <p class="note failed" role="alert">{e.to_string()}</p> }.into_any(),
+                Some(Ok(Some(d))) => {
+                    let total: i64 = d.cells.iter().map(|c| c.count).sum();
+                    view! {
+                        <p id="heat-summary" class="status">{text::cells_counted(d.cells.len(), total, d.res)}</p>
+                        {d.as_of.clone().map(|when| view! { <p class="status">{text::as_of(&when, d.partial)}</p> })}
+                        <h3>{text::TRENDS_TITLE}</h3>
+                        {if d.months.is_empty() {
+                            view! { <p class="status">{text::DASHBOARD_EMPTY}</p> }.into_any()
+                        } else {
+                            view! { <MonthChart months=d.months.clone() label /> }.into_any()
+                        }}
+                        <h3>{text::HOURS_TITLE}</h3>
+                        <HourOfWeek hours=d.hour_of_week.clone() />
+                    }.into_any()
+                }
+            }}
         </div>
     }
 }
@@ -559,10 +949,47 @@ fn AreasScreen(info: AppInfo) -> impl IntoView {
             set_version.update(|v| *v += 1);
         });
     };
+    // The shape being drawn, from the form's fields (typed or set by map clicks).
+    let drawing = Signal::derive(move || match shape.get() {
+        ShapeKind::Circle => {
+            let lat = lat.get().trim().parse::<f64>().ok()?;
+            let lon = lon.get().trim().parse::<f64>().ok()?;
+            let radius_m = radius.get().trim().parse::<f64>().unwrap_or(0.0);
+            Some(Shape::Circle { lat, lon, radius_m })
+        }
+        ShapeKind::Polygon => parse_points(&points.get())
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(|points| Shape::Polygon { points }),
+    });
+    let on_click = Callback::new(move |(la, lo): (f64, f64)| match shape.get_untracked() {
+        ShapeKind::Circle => {
+            set_lat.set(coordinate_text(la));
+            set_lon.set(coordinate_text(lo));
+        }
+        ShapeKind::Polygon => set_points.update(|p| {
+            if !p.is_empty() && !p.ends_with('\n') {
+                p.push('\n');
+            }
+            p.push_str(&format!(
+                "{}, {}\n",
+                coordinate_text(la),
+                coordinate_text(lo)
+            ));
+        }),
+    });
+    let tiles = LocalResource::new(invoke::tile_url);
     let options = category_options(&info);
     view! {
         <div class="card">
             <h2>{text::AREAS_TITLE}</h2>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let tiles = tiles.await.unwrap_or_else(|_| text::DEFAULT_TILES.to_owned());
+                    let saved = areas.await.map(|l| l.into_iter().map(|a| a.shape).collect()).unwrap_or_default();
+                    view! { <AreaMap tiles saved drawing on_click /> }
+                })}
+            </Suspense>
             <Suspense fallback=|| view! { <p class="status">{text::LOADING}</p> }>
                 {move || {
                     let info = info.clone();
@@ -808,37 +1235,67 @@ fn SettingsScreen() -> impl IntoView {
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     match account.await {
-                        Ok(Some(a)) => view! {
-                            <p id="account">{text::signed_in(&a.username, &a.server)}</p>
-                            <button id="sign-out" on:click=sign_out>{text::SIGN_OUT}</button>
+                        Ok(Some(a)) => {
+                            // After signing out, the form offers the same server again.
+                            set_server.set(a.server.clone());
+                            view! {
+                                <p id="account">{text::signed_in(&a.username, &a.server)}</p>
+                                <button id="sign-out" type="button" class="secondary" on:click=sign_out>{text::SIGN_OUT}</button>
+                            }.into_any()
+                        }
+                        Ok(None) => view! {
+                            <p id="account">{text::NOT_SIGNED_IN}</p>
+                            <form class="sign-in" on:submit=sign_in>
+                                <label>
+                                    {text::FIELD_SERVER}
+                                    <input id="server" prop:value=server on:input=move |ev| set_server.set(event_target_value(&ev)) />
+                                </label>
+                                <label>
+                                    {text::FIELD_USERNAME}
+                                    <input id="username" autocomplete="username" prop:value=username on:input=move |ev| set_username.set(event_target_value(&ev)) />
+                                </label>
+                                <label>
+                                    {text::FIELD_PASSWORD}
+                                    <input id="password" type="password" autocomplete="current-password" prop:value=password on:input=move |ev| set_password.set(event_target_value(&ev)) />
+                                </label>
+                                <label class="check">
+                                    <input id="register" type="checkbox" prop:checked=register on:change=move |ev| set_register.set(event_target_checked(&ev)) />
+                                    {text::FIELD_REGISTER}
+                                </label>
+                                <button id="sign-in" type="submit" class="primary">{text::SIGN_IN}</button>
+                            </form>
                         }.into_any(),
-                        Ok(None) => view! { <p id="account">{text::NOT_SIGNED_IN}</p> }.into_any(),
                         Err(e) => view! { <p class="note failed">{e.to_string()}</p> }.into_any(),
                     }
                 })}
             </Suspense>
-            <form class="sign-in" on:submit=sign_in>
-                <label>
-                    {text::FIELD_SERVER}
-                    <input id="server" prop:value=server on:input=move |ev| set_server.set(event_target_value(&ev)) />
-                </label>
-                <label>
-                    {text::FIELD_USERNAME}
-                    <input id="username" autocomplete="username" prop:value=username on:input=move |ev| set_username.set(event_target_value(&ev)) />
-                </label>
-                <label>
-                    {text::FIELD_PASSWORD}
-                    <input id="password" type="password" autocomplete="current-password" prop:value=password on:input=move |ev| set_password.set(event_target_value(&ev)) />
-                </label>
-                <label class="check">
-                    <input id="register" type="checkbox" prop:checked=register on:change=move |ev| set_register.set(event_target_checked(&ev)) />
-                    {text::FIELD_REGISTER}
-                </label>
-                <button id="sign-in" type="submit" class="primary">{text::SIGN_IN}</button>
-            </form>
             <NoteLine note />
             <TilesSetting />
+            <ExportSetting />
         </div>
+    }
+}
+
+/// Export of everything the server holds about the account, to a file.
+#[component]
+fn ExportSetting() -> impl IntoView {
+    let (note, set_note) = signal(None::<Note>);
+    let export = move |_| {
+        set_note.set(Some(Note::Done(text::LOADING.into())));
+        spawn_local(async move {
+            set_note.set(Some(match invoke::export_data().await {
+                Ok(path) => Note::Done(text::exported(&path)),
+                Err(e) => Note::Failed(e.to_string()),
+            }));
+        });
+    };
+    view! {
+        <section class="export">
+            <h3>{text::EXPORT_TITLE}</h3>
+            <p class="status">{text::EXPORT_HINT}</p>
+            <button id="export" type="button" class="secondary" on:click=export>{text::EXPORT}</button>
+            <div id="export-note"><NoteLine note /></div>
+        </section>
     }
 }
 
@@ -872,7 +1329,7 @@ fn TilesSetting() -> impl IntoView {
                 {text::FIELD_TILES}
                 <input id="tiles" prop:value=tiles on:input=move |ev| set_tiles.set(event_target_value(&ev)) />
             </label>
-            <button id="save-tiles" type="submit">{text::SAVE}</button>
+            <button id="save-tiles" type="submit" class="secondary">{text::SAVE}</button>
             <NoteLine note />
         </form>
     }
@@ -899,6 +1356,8 @@ fn BuildInfo(info: AppInfo) -> impl IntoView {
         <section class="build-info">
             <h2>{text::CATEGORIES_TITLE}</h2>
             <ul class="categories">{categories}</ul>
+            <h2>{text::KEYS_TITLE}</h2>
+            <p class="keys">{text::KEYS_HELP}</p>
             <dl class="versions">
                 <dt>{text::SYNC_PROTOCOL}</dt>
                 <dd>{info.protocol}</dd>

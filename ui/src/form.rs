@@ -16,6 +16,8 @@ pub struct ReportForm {
     pub lon: String,
     pub place: String,
     pub description: String,
+    /// Hide who made the report.
+    pub anonymous: bool,
 }
 
 /// A point on the wire (`vigil_sync::Location`).
@@ -33,6 +35,7 @@ pub struct DraftInput {
     pub location: Option<Location>,
     pub place: Option<String>,
     pub description: String,
+    pub anonymous: bool,
 }
 
 /// A field the form cannot use, and what to do.
@@ -64,6 +67,25 @@ fn coordinate(text: &str, field: &'static str, limit: f64) -> Result<Option<f64>
             message: "must be a number, like 43.6535".into(),
         }),
     }
+}
+
+/// The size a photo of `width` × `height` is resized to so that its longer side is at
+/// most `longest` pixels; smaller photos keep their size. Never zero.
+pub fn fit_within(width: u32, height: u32, longest: u32) -> (u32, u32) {
+    let long = width.max(height);
+    if long <= longest || long == 0 {
+        return (width.max(1), height.max(1));
+    }
+    let scale = f64::from(longest) / f64::from(long);
+    let side = |x: u32| ((f64::from(x) * scale).round() as u32).max(1);
+    (side(width), side(height))
+}
+
+/// Coordinates as the form shows them: 6 decimals (about 10 cm), no trailing noise.
+pub fn coordinate_text(x: f64) -> String {
+    let text = format!("{x:.6}");
+    let text = text.trim_end_matches('0');
+    text.trim_end_matches('.').to_owned()
 }
 
 /// `YYYY-MM-DDTHH:MM` plus an offset as RFC 3339 (`2026-11-28T14:05:00-05:00`).
@@ -132,6 +154,7 @@ impl ReportForm {
             location,
             place: text(&self.place),
             description: self.description.trim().to_owned(),
+            anonymous: self.anonymous,
         })
     }
 }
@@ -149,7 +172,26 @@ mod tests {
             lon: " -79.384 ".into(),
             place: "".into(),
             description: " Bike taken from the rack ".into(),
+            anonymous: true,
         }
+    }
+
+    #[test]
+    fn photos_shrink_to_the_longest_side_and_keep_their_shape() {
+        assert_eq!(fit_within(4000, 3000, 1600), (1600, 1200));
+        assert_eq!(fit_within(3000, 4000, 1600), (1200, 1600));
+        assert_eq!(fit_within(3000, 2000, 1600), (1600, 1067));
+        assert_eq!(fit_within(800, 600, 1600), (800, 600));
+        assert_eq!(fit_within(20000, 1, 1600), (1600, 1));
+        assert_eq!(fit_within(0, 0, 1600), (1, 1));
+    }
+
+    #[test]
+    fn coordinates_are_shown_without_noise() {
+        assert_eq!(coordinate_text(43.653_500_000_01), "43.6535");
+        assert_eq!(coordinate_text(-79.384), "-79.384");
+        assert_eq!(coordinate_text(43.0), "43");
+        assert_eq!(coordinate_text(-79.383_987_6), "-79.383988");
     }
 
     #[test]
@@ -169,10 +211,12 @@ mod tests {
         );
         assert_eq!(input.place, None);
         assert_eq!(input.description, "Bike taken from the rack");
+        assert!(input.anonymous);
         // The JSON the shell decodes as vigil_app::DraftInput.
         let json = serde_json::to_value(&input).unwrap();
         let back: vigil_app::DraftInput = serde_json::from_value(json).unwrap();
         assert_eq!(back.location.unwrap().lat, 43.6535);
+        assert!(back.anonymous);
     }
 
     #[test]

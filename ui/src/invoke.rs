@@ -119,8 +119,13 @@ pub struct OutboxItem {
 /// Where an incident came from (`vigil_sync::Source`).
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct Source {
+    /// `resident` or `feed`.
     pub kind: String,
+    /// The feed's name, for a city feed's record.
     pub feed: Option<String>,
+    /// The record's id in that feed.
+    #[serde(default)]
+    pub record_id: Option<String>,
     pub url: Option<String>,
 }
 
@@ -138,10 +143,17 @@ pub struct Incident {
     pub category: String,
     pub location: Point,
     pub occurred_at: String,
+    /// When the server first accepted it.
+    #[serde(default)]
+    pub reported_at: String,
     pub place: Option<String>,
     pub description: String,
+    /// `unverified`, `verified`, `resolved` or `rejected`.
     pub status: String,
     pub source: Source,
+    /// Grows with every change the server makes.
+    #[serde(default)]
+    pub version: u32,
 }
 
 /// A watch area's shape (`vigil_sync::watch::Shape`).
@@ -311,6 +323,9 @@ pub struct Synced {
     pub pulled: usize,
     /// New alerts.
     pub alerts: usize,
+    /// Photos uploaded.
+    #[serde(default)]
+    pub photos: usize,
 }
 
 pub async fn drafts() -> Result<Vec<Draft>, InvokeError> {
@@ -338,8 +353,13 @@ pub async fn outbox() -> Result<Vec<OutboxItem>, InvokeError> {
     call("outbox", JsValue::UNDEFINED).await
 }
 
-pub async fn incidents() -> Result<Vec<Incident>, InvokeError> {
-    call("incidents", args(&serde_json::json!({"limit": 500}))).await
+/// The newest cached incidents; with `area` (a watch area's id), those inside it.
+pub async fn incidents(area: Option<String>) -> Result<Vec<Incident>, InvokeError> {
+    call(
+        "incidents",
+        args(&serde_json::json!({"limit": 500, "area": area})),
+    )
+    .await
 }
 
 /// The map's tile URL template (`{z}/{x}/{y}`).
@@ -376,6 +396,120 @@ pub async fn sign_out() -> Result<(), InvokeError> {
 
 pub async fn sync_now() -> Result<Synced, InvokeError> {
     call("sync_now", JsValue::UNDEFINED).await
+}
+
+/// A photo kept on this device (`vigil_app::PhotoItem`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Photo {
+    pub report_id: String,
+    pub n: u32,
+    pub content_type: String,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: usize,
+    pub uploaded: bool,
+    pub refused: bool,
+    pub last_error: Option<String>,
+}
+
+/// Attaches a photo (already resized on the device) to draft `report_id`.
+pub async fn attach_photo(
+    report_id: &str,
+    bytes: &[u8],
+    width: u32,
+    height: u32,
+) -> Result<Photo, InvokeError> {
+    call(
+        "attach_photo",
+        args(&serde_json::json!({
+            "reportId": report_id, "bytes": bytes, "width": width, "height": height,
+        })),
+    )
+    .await
+}
+
+pub async fn photos(report_id: &str) -> Result<Vec<Photo>, InvokeError> {
+    call(
+        "photos",
+        args(&serde_json::json!({ "reportId": report_id })),
+    )
+    .await
+}
+
+/// Photo `n` of `report_id` as a `data:` URL.
+pub async fn photo(report_id: &str, n: u32) -> Result<String, InvokeError> {
+    call(
+        "photo",
+        args(&serde_json::json!({ "reportId": report_id, "n": n })),
+    )
+    .await
+}
+
+pub async fn remove_photo(report_id: &str, n: u32) -> Result<(), InvokeError> {
+    call(
+        "remove_photo",
+        args(&serde_json::json!({ "reportId": report_id, "n": n })),
+    )
+    .await
+}
+
+/// A place named in the cached incidents (`vigil_app::Place`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Place {
+    pub name: String,
+    pub location: Point,
+    pub incidents: u64,
+}
+
+/// Places on this device whose name contains `text`.
+pub async fn places(text: &str) -> Result<Vec<Place>, InvokeError> {
+    call("places", args(&serde_json::json!({ "text": text }))).await
+}
+
+/// One cell of the heat map (`vigil_app::online::HeatCell`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct HeatCell {
+    pub cell: String,
+    pub lat: f64,
+    pub lon: f64,
+    pub count: i64,
+}
+
+/// Incidents of one category in one month (`vigil_app::online::MonthCount`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct MonthCount {
+    pub month: String,
+    pub category: String,
+    pub count: i64,
+}
+
+/// The dashboard for a view of the map (`vigil_app::online::Dashboard`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Dashboard {
+    pub res: u8,
+    pub cells: Vec<HeatCell>,
+    pub district: String,
+    pub months: Vec<MonthCount>,
+    pub hour_of_week: Vec<i64>,
+    pub as_of: Option<String>,
+    pub partial: bool,
+}
+
+/// The map's view, `[min_lon, min_lat, max_lon, max_lat]`.
+pub async fn dashboard(view: [f64; 4]) -> Result<Dashboard, InvokeError> {
+    let [min_lon, min_lat, max_lon, max_lat] = view;
+    call(
+        "dashboard",
+        args(&serde_json::json!({ "view": {
+            "min_lon": min_lon, "min_lat": min_lat, "max_lon": max_lon, "max_lat": max_lat,
+        }})),
+    )
+    .await
+}
+
+/// Saves one's data from the server to a file; answers its path.
+pub async fn export_data() -> Result<String, InvokeError> {
+    call("export_data", JsValue::UNDEFINED).await
 }
 
 /// Command arguments as the JS object `invoke` takes.
@@ -462,6 +596,33 @@ mod tests {
     }
 
     #[test]
+    fn decodes_the_dashboard_as_the_client_core_makes_it() {
+        let dashboard = vigil_app::online::Dashboard {
+            res: 8,
+            cells: vec![vigil_app::online::HeatCell {
+                cell: "882b9bc2e9fffff".into(),
+                lat: 43.65,
+                lon: -79.38,
+                count: 12,
+            }],
+            district: "862b9bc2fffffff".into(),
+            months: vec![vigil_app::online::MonthCount {
+                month: "2019-03".into(),
+                category: "theft".into(),
+                count: 4,
+            }],
+            hour_of_week: vec![1; 168],
+            as_of: Some("2026-12-03T20:00:00Z".into()),
+            partial: false,
+        };
+        let json = serde_json::to_string(&dashboard).unwrap();
+        let got: Dashboard = decode("dashboard", &json).unwrap();
+        assert_eq!(got.cells[0].count, 12);
+        assert_eq!(got.months[0].month, "2019-03");
+        assert_eq!(got.hour_of_week.len(), 168);
+    }
+
+    #[test]
     fn decodes_drafts_and_outbox_items_as_the_client_core_writes_them() {
         let dir = std::env::temp_dir().join(format!("vigil-ui-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -477,8 +638,24 @@ mod tests {
             }),
             place: None,
             description: "Bike taken".into(),
+            anonymous: false,
         };
         let draft = store.new_draft(input, now).unwrap();
+        let jpeg = [0xFF, 0xD8, 0xFF, 0xE0, 0, 2, 0xFF, 0xD9];
+        let photo = store
+            .attach_photo(&draft.id, &jpeg, 1600, 1067, now)
+            .unwrap();
+        let json = serde_json::to_string(&vec![photo]).unwrap();
+        let photos: Vec<Photo> = decode("photos", &json).unwrap();
+        assert_eq!(
+            (
+                photos[0].n,
+                photos[0].width,
+                photos[0].bytes,
+                photos[0].uploaded
+            ),
+            (1, 1600, jpeg.len(), false)
+        );
         let json = serde_json::to_string(&store.drafts().unwrap()).unwrap();
         let drafts: Vec<Draft> = decode("drafts", &json).unwrap();
         assert_eq!(drafts[0].id, draft.id);

@@ -4,10 +4,12 @@
 
 mod app;
 mod area;
+mod charts;
 mod filter;
 mod form;
 mod invoke;
 mod map;
+mod photo;
 mod text;
 
 fn main() {

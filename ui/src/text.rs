@@ -43,6 +43,8 @@ pub const FROM_RESIDENT: &str = "Resident's report";
 pub const ALL_CATEGORIES: &str = "All categories";
 pub const FIELD_PERIOD: &str = "Period";
 pub const ANY_TIME: &str = "Any time";
+pub const FIELD_AREA: &str = "Area";
+pub const EVERYWHERE: &str = "Everywhere on this device";
 pub const LAST_7_DAYS: &str = "Last 7 days";
 pub const LAST_30_DAYS: &str = "Last 30 days";
 pub const LAST_YEAR: &str = "Last 12 months";
@@ -155,9 +157,14 @@ pub const SYNC_PROTOCOL: &str = "Sync protocol";
 pub const CLIENT_VERSION: &str = "Client version";
 pub const SHELL_UNREACHABLE: &str = "The desktop shell could not be reached";
 
-pub fn synced(sent: usize, rejected: usize, pulled: usize, alerts: usize) -> String {
+pub fn synced(sent: usize, rejected: usize, pulled: usize, alerts: usize, photos: usize) -> String {
+    let photos = match photos {
+        0 => String::new(),
+        1 => " Uploaded 1 photo.".to_owned(),
+        n => format!(" Uploaded {n} photos."),
+    };
     format!(
-        "Sent {sent}, refused {rejected} (back among the drafts), fetched {pulled} changes and {alerts} new alerts."
+        "Sent {sent}, refused {rejected} (back among the drafts), fetched {pulled} changes and {alerts} new alerts.{photos}"
     )
 }
 
@@ -188,6 +195,128 @@ pub fn escape_html(text: &str) -> String {
     }
     out
 }
+
+// ---- report: where, photos, anonymity ----
+
+pub const PICK_ON_MAP: &str =
+    "Click the map where it happened, use your position, or find a place by name.";
+pub const USE_MY_POSITION: &str = "Use my position";
+pub const LOCATING: &str = "Finding your position…";
+pub const FIND_PLACE: &str = "Find place";
+pub const NO_PLACE_FOUND: &str = "No place by that name among the incidents on this device; click the map or type the coordinates.";
+
+pub fn position_failed(why: &str) -> String {
+    format!(
+        "Your position is not available ({why}); click the map, find a place, or type the coordinates."
+    )
+}
+
+pub fn position_found(accuracy_m: f64) -> String {
+    format!("Position set (within {accuracy_m:.0} m).")
+}
+
+pub fn place_choice(name: &str, incidents: u64) -> String {
+    format!("{name} ({incidents} incidents)")
+}
+
+pub const FIELD_PHOTO: &str = "Photo (optional, up to 4; resized on this device, metadata removed)";
+pub const RESIZING: &str = "Resizing the photo…";
+pub const REMOVE: &str = "Remove";
+pub const FIELD_ANONYMOUS: &str =
+    "Report anonymously (nobody, moderators included, sees who reported it)";
+
+pub fn photo_line(width: u32, height: u32, bytes: usize) -> String {
+    format!("{width} × {height}, {} KB", bytes.div_ceil(1000))
+}
+
+pub fn photo_state(uploaded: bool, refused: bool) -> &'static str {
+    match (uploaded, refused) {
+        (true, _) => "Sent",
+        (false, true) => "Refused",
+        (false, false) => "On this device",
+    }
+}
+
+pub fn photo_failed(why: &str) -> String {
+    format!("The photo could not be added: {why}")
+}
+
+// ---- incident detail ----
+
+pub const DETAIL_TITLE: &str = "Incident";
+pub const CLOSE: &str = "Close";
+pub const FIELD_OCCURRED: &str = "Happened";
+pub const FIELD_REPORTED: &str = "Reported to Vigil";
+pub const FIELD_WHERE: &str = "Where";
+pub const FIELD_SOURCE: &str = "Source";
+pub const FIELD_RECORD: &str = "Record";
+pub const FIELD_VERSION: &str = "Revision";
+pub const OPEN_DETAIL: &str = "Open the incident's details";
+pub const PHOTOS_TITLE: &str = "Photos";
+
+/// The words for an incident's status.
+pub fn status(code: &str) -> &'static str {
+    match code {
+        "unverified" => "Unverified: not checked by a moderator yet",
+        "verified" => "Verified by a moderator",
+        "resolved" => "Resolved",
+        "rejected" => "Rejected",
+        _ => "Unknown",
+    }
+}
+
+pub fn feed_source(feed: &str) -> String {
+    format!("{FROM_FEED}: {feed}")
+}
+
+// ---- dashboard ----
+
+pub const NAV_DASHBOARD: &str = "Dashboard";
+pub const DASHBOARD_TITLE: &str = "Dashboard";
+pub const DASHBOARD_HINT: &str = "Counts for the map's view; pan or zoom to change it. The charts describe the district at the map's centre.";
+pub const HEAT_TITLE: &str = "Incidents by block";
+pub const TRENDS_TITLE: &str = "By month and category";
+pub const HOURS_TITLE: &str = "By hour of the week (local time)";
+pub const DASHBOARD_EMPTY: &str = "No incidents counted here yet.";
+pub const TABLE_SUMMARY: &str = "The numbers, as a table";
+pub const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+pub const FIELD_MONTH: &str = "Month";
+pub const FIELD_COUNT: &str = "Incidents";
+
+pub fn cells_counted(cells: usize, total: i64, res: u8) -> String {
+    let unit = if res == 8 { "blocks" } else { "districts" };
+    format!("{total} incidents in {cells} {unit} in view")
+}
+
+pub fn as_of(when: &str, partial: bool) -> String {
+    if partial {
+        format!("Exact up to {when}; some recent counts could not be read, try again shortly.")
+    } else {
+        format!("Exact up to {when}, with everything since.")
+    }
+}
+
+pub fn busiest_hour(day: usize, hour: usize, count: i64) -> String {
+    format!(
+        "Busiest: {} {hour:02}:00–{hour:02}:59 ({count} incidents)",
+        WEEKDAYS[day % 7]
+    )
+}
+
+// ---- settings: export ----
+
+pub const EXPORT_TITLE: &str = "Your data";
+pub const EXPORT_HINT: &str = "Download everything the server holds about you: your account, reports, watch areas, devices, groups and alerts.";
+pub const EXPORT: &str = "Export my data";
+
+pub fn exported(path: &str) -> String {
+    format!("Saved to {path}")
+}
+
+// ---- keyboard ----
+
+pub const KEYS_TITLE: &str = "Keyboard";
+pub const KEYS_HELP: &str = "Alt+1 … Alt+9 open the screens in the order of the bar; Tab moves between fields and list items, Enter opens one, Escape closes a detail.";
 
 #[cfg(test)]
 mod tests {

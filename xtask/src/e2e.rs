@@ -100,11 +100,11 @@ pub fn run() -> Result<()> {
     build_ui()?;
 
     let target = vigil::target_dir()?;
+    // The same build as the tests' (so nothing is built twice): a no-op when they ran
+    // first, and never a stale shell when only the shell changed.
+    eprintln!("==> cargo build --workspace --all-targets (for vigil-desktop)");
+    util::run(util::cargo().args(["build", "--workspace", "--all-targets"]))?;
     let app = target.join("debug/vigil-desktop");
-    if !app.is_file() {
-        eprintln!("==> cargo build --workspace --all-targets (for vigil-desktop)");
-        util::run(util::cargo().args(["build", "--workspace", "--all-targets"]))?;
-    }
     let shots = target.join("e2e");
     std::fs::create_dir_all(&shots)?;
     serve_ui()?;
@@ -131,6 +131,16 @@ pub fn run() -> Result<()> {
     // A session bus of its own, watched, so the test sees the OS notification the app
     // sends (org.freedesktop.Notifications.Notify) as a desktop would receive it.
     let bus = SessionBus::start(data.path())?;
+    // The Downloads folder, named the way a desktop session names it (xdg-user-dirs), so
+    // the data export lands here.
+    let config = data.path().join("config");
+    let downloads = data.path().join("Downloads");
+    std::fs::create_dir_all(&config)?;
+    std::fs::create_dir_all(&downloads)?;
+    std::fs::write(
+        config.join("user-dirs.dirs"),
+        format!("XDG_DOWNLOAD_DIR=\"{}\"\n", downloads.display()),
+    )?;
     let _driver = Guard(
         Command::new(driver)
             .args(["--port", &driver_port.to_string()])
@@ -140,6 +150,7 @@ pub fn run() -> Result<()> {
             .env("DISPLAY", format!(":{display}"))
             .env("VIGIL_DESKTOP_DATA_DIR", data.path())
             .env("XDG_DATA_HOME", data.path())
+            .env("XDG_CONFIG_HOME", &config)
             .env("DBUS_SESSION_BUS_ADDRESS", &bus.address)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -149,7 +160,7 @@ pub fn run() -> Result<()> {
     let backend = Backend::start(&target, data.path())?;
     let launched = Instant::now();
     let wd = WebDriver::connect(driver_port, &app)?;
-    let result = check_screens(&wd, &shots, &backend, &bus, launched).map(|()| {
+    let result = check_screens(&wd, &shots, &backend, &bus, launched, &downloads).map(|()| {
         std::thread::sleep(Duration::from_secs(2));
         let (shell, webkit) = resident_kib(&app);
         eprintln!(
@@ -171,6 +182,13 @@ fn fill(id: &str, value: &str) -> String {
          el.value = {value:?}; \
          el.dispatchEvent(new Event('input', {{bubbles: true}})); \
          el.dispatchEvent(new Event('change', {{bubbles: true}})); return 'ok';"
+    )
+}
+
+/// A click on the Leaflet map in element `id` at a point, as Leaflet reports one.
+fn click_map(id: &str, lat: f64, lon: f64) -> String {
+    format!(
+        "document.getElementById({id:?}).vigilMap.fire('click', {{latlng: L.latLng({lat}, {lon})}}); return 'ok';"
     )
 }
 
@@ -228,6 +246,7 @@ fn check_screens(
     backend: &Backend,
     bus: &SessionBus,
     launched: Instant,
+    downloads: &Path,
 ) -> Result<()> {
     let shown = wd.wait_for(
         "the report screen with its categories",
@@ -248,8 +267,6 @@ fn check_screens(
     // Draft a report with no server configured (offline) and submit it.
     for (id, value) in [
         ("category", "theft"),
-        ("lat", "43.6535"),
-        ("lon", "-79.3840"),
         ("place", "Nathan Phillips Square"),
         ("description", "Bike taken from the rack by the rink"),
     ] {
@@ -258,11 +275,68 @@ fn check_screens(
             bail!("could not fill #{id}: {done}");
         }
     }
+    // Where: a click on the map sets the coordinates.
+    wd.wait_for(
+        "the report's map",
+        "const m = document.getElementById('pick-map'); return m && m.vigilMap ? 'ok' : null;",
+        Duration::from_secs(20),
+    )?;
+    wd.execute(&click_map("pick-map", 43.6535, -79.384))?;
+    let picked = wd.wait_for(
+        "the coordinates from the map click",
+        "const a = document.getElementById('lat').value, o = document.getElementById('lon').value; \
+         return a && o ? a + ',' + o : null;",
+        Duration::from_secs(10),
+    )?;
+    if picked != "43.6535,-79.384" {
+        bail!("clicking the map at 43.6535, -79.384 set {picked:?}");
+    }
+    // The device's position: this machine has no location service, so the answer is a
+    // sentence saying what else to do (on a phone, the coordinates).
+    wd.execute("document.getElementById('locate').click(); return 'ok';")?;
+    let located = wd.wait_for(
+        "the answer to 'use my position'",
+        "const n = document.querySelector('#where-note .note'); \
+         return n && !n.textContent.startsWith('Finding') ? n.className + '|' + n.textContent : null;",
+        Duration::from_secs(30),
+    )?;
+    eprintln!("    use my position: {located}");
+    if !(located.starts_with("note done|Position set")
+        || located.contains("click the map, find a place, or type the coordinates"))
+    {
+        bail!("'use my position' answered {located:?}");
+    }
+    // Put the point back where the map click put it (a real position would have moved it).
+    wd.execute(&fill("lat", "43.6535"))?;
+    wd.execute(&fill("lon", "-79.384"))?;
+    // A photo far larger than needed: the app shrinks it to 1600 px on the long side.
+    wd.execute(
+        "const c = document.createElement('canvas'); c.width = 3000; c.height = 2000; \
+         const g = c.getContext('2d'); g.fillStyle = '#3a6'; g.fillRect(0, 0, 3000, 2000); \
+         g.fillStyle = '#fff'; g.font = '200px sans-serif'; g.fillText('Bike rack', 400, 1000); \
+         c.toBlob(b => { const dt = new DataTransfer(); \
+           dt.items.add(new File([b], 'rack.png', {type: 'image/png'})); \
+           const input = document.getElementById('photo'); input.files = dt.files; \
+           input.dispatchEvent(new Event('change', {bubbles: true})); }, 'image/png'); \
+         return 'ok';",
+    )?;
+    let photo = wd.wait_for(
+        "the photo, resized",
+        "const d = document.querySelector('.photos .item .dims'); \
+         const img = document.querySelector('.photos .item img.thumb'); \
+         return d && img ? d.textContent : null;",
+        Duration::from_secs(30),
+    )?;
+    eprintln!("    photo attached: {photo}");
+    if !photo.starts_with("1600 × 1067,") {
+        bail!("the attached photo shows {photo:?}, expected it resized to 1600 × 1067");
+    }
+    wd.execute("document.getElementById('anonymous').click(); return 'ok';")?;
     wd.screenshot(&shots.join("report-filled.png"))?;
     wd.execute("document.getElementById('submit').click(); return 'ok';")?;
     let note = wd.wait_for(
         "the answer to submitting",
-        "const n = document.querySelector('.note'); \
+        "const n = document.querySelector('#report-note .note'); \
          return n && !n.textContent.startsWith('Draft saved') ? n.className + '|' + n.textContent : null;",
         Duration::from_secs(20),
     )?;
@@ -318,11 +392,20 @@ fn check_screens(
         Duration::from_secs(30),
     )?;
     eprintln!("    {account}");
+    let form = wd.execute(
+        "return (document.getElementById('sign-in') ? 'form' : 'none') + '|' + \
+           (document.getElementById('sign-out') ? 'sign-out' : 'none');",
+    )?;
+    if form != "none|sign-out" {
+        bail!(
+            "signed in, the settings show {form:?}: the sign-in form should give way to Sign out"
+        );
+    }
     wd.screenshot(&shots.join("settings-signed-in.png"))?;
 
     let synced = sync_in_outbox(wd)?;
-    if !synced.starts_with("note done|Sent 1,") {
-        bail!("syncing answered {synced:?}");
+    if !synced.starts_with("note done|Sent 1,") || !synced.ends_with("Uploaded 1 photo.") {
+        bail!("syncing answered {synced:?}, expected the report and its photo sent");
     }
     wd.wait_for(
         "the report marked sent",
@@ -394,6 +477,10 @@ fn check_screens(
     eprintln!("    thefts: {thefts}");
     wd.screenshot(&shots.join("incidents-thefts.png"))?;
 
+    check_detail(wd, shots, backend)?;
+    check_dashboard(wd, shots)?;
+    check_place_search(wd, shots)?;
+
     // A watch area: a bad radius is refused naming the field, a good one is listed.
     wd.execute("document.getElementById('nav-areas').click(); return 'ok';")?;
     wd.wait_for(
@@ -401,13 +488,25 @@ fn check_screens(
         "return document.getElementById('add-area') ? 'ok' : null;",
         Duration::from_secs(20),
     )?;
-    for (id, value) in [
-        ("area-name", "Home"),
-        ("area-lat", "43.6535"),
-        ("area-lon", "-79.3840"),
-        ("area-radius", "5"),
-    ] {
+    for (id, value) in [("area-name", "Home"), ("area-radius", "5")] {
         wd.execute(&fill(id, value))?;
+    }
+    // The centre from a click on the map (the latitude and longitude fields are the
+    // keyboard path to the same).
+    wd.wait_for(
+        "the watch areas map",
+        "const m = document.getElementById('area-map'); return m && m.vigilMap ? 'ok' : null;",
+        Duration::from_secs(20),
+    )?;
+    wd.execute(&click_map("area-map", 43.6535, -79.384))?;
+    let centre = wd.wait_for(
+        "the circle's centre from the map click",
+        "const a = document.getElementById('area-lat').value, o = document.getElementById('area-lon').value; \
+         return a && o ? a + ',' + o : null;",
+        Duration::from_secs(10),
+    )?;
+    if centre != "43.6535,-79.384" {
+        bail!("clicking the areas map at 43.6535, -79.384 set the centre to {centre:?}");
     }
     wd.execute("document.getElementById('add-area').click(); return 'ok';")?;
     let refused = wd.wait_for(
@@ -438,10 +537,15 @@ fn check_screens(
         "return document.getElementById('area-points') ? 'ok' : null;",
         Duration::from_secs(10),
     )?;
-    wd.execute(&fill(
-        "area-points",
-        "43.6570, -79.3900\n43.6600, -79.3850\n43.6560, -79.3800",
-    ))?;
+    // Three clicks on the map, three corners.
+    for (lat, lon) in [(43.657, -79.39), (43.66, -79.385), (43.656, -79.38)] {
+        wd.execute(&click_map("area-map", lat, lon))?;
+    }
+    let corners = wd.execute("return document.getElementById('area-points').value;")?;
+    if corners != "43.657, -79.39\n43.66, -79.385\n43.656, -79.38\n" {
+        bail!("three clicks on the map gave the corners {corners:?}");
+    }
+    wd.screenshot(&shots.join("areas-drawing.png"))?;
     wd.execute(&fill("area-category", ""))?;
     wd.execute(&fill("area-quiet-start", "22:00"))?;
     wd.execute(&fill("area-quiet-end", "07:00"))?;
@@ -520,6 +624,8 @@ fn check_screens(
         Duration::from_secs(20),
     )?;
 
+    check_area_filter(wd, shots)?;
+
     wd.execute("document.getElementById('nav-about').click(); return 'ok';")?;
     let about = wd.wait_for(
         "the about screen",
@@ -530,6 +636,286 @@ fn check_screens(
         bail!("the about screen lists {about} categories, expected 11");
     }
     wd.screenshot(&shots.join("about.png"))?;
+    check_export(wd, shots, downloads)?;
+    Ok(())
+}
+
+/// The incidents filtered to a watch area: the list and the map hold the same incidents,
+/// every one inside the 800 m circle of "Home", among them the resident's own report.
+fn check_area_filter(wd: &WebDriver, shots: &Path) -> Result<()> {
+    wd.execute("document.getElementById('nav-incidents').click(); return 'ok';")?;
+    let home = wd.wait_for(
+        "the watch areas among the incidents filters",
+        "const o = [...document.querySelectorAll('#filter-area option')].find(o => o.textContent === 'Home'); \
+         return o ? o.value : null;",
+        Duration::from_secs(20),
+    )?;
+    wd.execute(&fill("filter-area", &home))?;
+    // Each marker's distance from the circle's centre (haversine, as the device computes
+    // it), and the list's length.
+    let found = wd
+        .wait_for(
+            "the incidents inside Home",
+            "const s = document.querySelector('#screen-incidents p.status'); \
+             const m = (document.getElementById('map') || {}).vigilMap; \
+             if (!s || !m || s.textContent === '500 incidents') return null; \
+             let markers = []; \
+             m.eachLayer(l => { if (l instanceof L.MarkerClusterGroup) markers = l.getLayers(); }); \
+             const r = 6371000, rad = Math.PI / 180, c = L.latLng(43.6535, -79.384); \
+             const far = markers.map(k => k.getLatLng()).map(p => { \
+               const a = Math.sin((p.lat - c.lat) * rad / 2) ** 2 + Math.cos(c.lat * rad) * Math.cos(p.lat * rad) * Math.sin((p.lng - c.lng) * rad / 2) ** 2; \
+               return 2 * r * Math.asin(Math.sqrt(a)); }).filter(d => d > 800.5).length; \
+             const items = document.querySelectorAll('.incidents .item').length; \
+             const own = [...document.querySelectorAll('.incidents .item')].some(i => i.textContent.includes('Bike taken from the rack')); \
+             return s.textContent + '|' + items + ' listed|' + markers.length + ' on the map|' + far + ' outside|' + own + '|zoom ' + m.getZoom() + ' ' + m.getCenter() + ' size ' + m.getSize();",
+            Duration::from_secs(20),
+        )?;
+    eprintln!("    area filter: {found}");
+    let parts: Vec<&str> = found.split('|').collect();
+    let listed = parts
+        .get(1)
+        .and_then(|p| p.split(' ').next()?.parse::<usize>().ok());
+    let mapped = parts
+        .get(2)
+        .and_then(|p| p.split(' ').next()?.parse::<usize>().ok());
+    match (listed, mapped, parts.get(3), parts.get(4)) {
+        (Some(l), Some(m), Some(&"0 outside"), Some(&"true")) if l == m && l > 1 => {}
+        _ => bail!(
+            "filtered to Home, the incidents screen shows {found:?}; expected the list and \
+             the map to agree, none outside 800 m, and the resident's own report among them"
+        ),
+    }
+    wd.screenshot(&shots.join("incidents-home.png"))?;
+    Ok(())
+}
+
+/// The incident's details from the list (the keyboard path; a marker opens the same):
+/// provenance, status and the photo; Escape closes them. Then the photo on the server,
+/// resized on the device.
+fn check_detail(wd: &WebDriver, shots: &Path, backend: &Backend) -> Result<()> {
+    wd.execute(&fill("filter-category", ""))?;
+    wd.execute(
+        "const b = [...document.querySelectorAll('.incidents .item button.open')] \
+           .find(b => b.textContent.includes('Bike taken from the rack')); \
+         if (!b) return 'none'; b.click(); return 'ok';",
+    )?;
+    let detail = wd.wait_for(
+        "the report's details with its photo",
+        "const d = document.getElementById('incident-detail'); \
+         return d && d.querySelector('img.thumb') ? d.dataset.id + '|' + d.textContent : null;",
+        Duration::from_secs(20),
+    )?;
+    let (id, shown) = detail.split_once('|').unwrap_or_default();
+    eprintln!("    detail of {id}");
+    for expected in [
+        "Theft",
+        "Unverified",
+        "Resident's report",
+        "Nathan Phillips Square (43.65350, -79.38400)",
+        "1600 × 1067",
+        "Sent",
+    ] {
+        if !shown.contains(expected) {
+            bail!("the incident's details lack {expected:?}: {shown:?}");
+        }
+    }
+    let focused = wd.execute("return document.activeElement && document.activeElement.id;")?;
+    if focused != "close-detail" {
+        bail!("opening the details left the focus on {focused:?}, not on Close");
+    }
+    wd.screenshot(&shots.join("incident-detail.png"))?;
+    wd.execute(
+        "document.activeElement.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape', bubbles: true})); return 'ok';",
+    )?;
+    wd.wait_for(
+        "Escape to close the details",
+        "return document.getElementById('incident-detail') ? null : 'ok';",
+        Duration::from_secs(10),
+    )?;
+    // A city feed's incident says which feed and which record.
+    wd.execute(
+        "const b = [...document.querySelectorAll('.incidents .item button.open')] \
+           .find(b => b.textContent.includes('Public feed')); \
+         if (!b) return 'none'; b.click(); return 'ok';",
+    )?;
+    let feed = wd.wait_for(
+        "a feed incident's details",
+        "const d = document.querySelector('#incident-detail .facts'); return d ? d.textContent : null;",
+        Duration::from_secs(20),
+    )?;
+    if !feed.contains("Public feed: toronto-mci") || !feed.contains("Record") {
+        bail!("a feed incident's details say {feed:?}");
+    }
+    wd.screenshot(&shots.join("incident-detail-feed.png"))?;
+    wd.execute("document.getElementById('close-detail').click(); return 'ok';")?;
+
+    // The server has the photo: a JPEG no larger than the device made it.
+    let base = backend.server.base_url();
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let login: Value = http
+        .post(format!("{base}/v1/auth/login"))
+        .json(&json!({"username": "e2e-resident", "password": "correct horse battery staple"}))
+        .send()?
+        .error_for_status()?
+        .json()?;
+    let token = login["token"]
+        .as_str()
+        .context("no token in the login answer")?;
+    let photo = http
+        .get(format!("{base}/v1/incidents/{id}/photos/1"))
+        .bearer_auth(token)
+        .send()?
+        .error_for_status()
+        .context("the reporter cannot fetch the report's photo")?;
+    let kind = photo.headers()["content-type"].to_str()?.to_owned();
+    let bytes = photo.bytes()?;
+    let size = jpeg_size(&bytes);
+    eprintln!(
+        "    photo on the server: {kind}, {} KB, {size:?}",
+        bytes.len().div_ceil(1000)
+    );
+    if kind != "image/jpeg" || size != Some((1600, 1067)) {
+        bail!("the server holds a {kind} of {size:?}, expected a JPEG of 1600 × 1067");
+    }
+    Ok(())
+}
+
+/// Width and height from a JPEG's frame header.
+fn jpeg_size(bytes: &[u8]) -> Option<(u16, u16)> {
+    let mut i = 2;
+    while i + 9 < bytes.len() {
+        if bytes[i] != 0xFF {
+            return None;
+        }
+        let marker = bytes[i + 1];
+        let len = usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
+        if matches!(marker, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF) {
+            let h = u16::from_be_bytes([bytes[i + 5], bytes[i + 6]]);
+            let w = u16::from_be_bytes([bytes[i + 7], bytes[i + 8]]);
+            return Some((w, h));
+        }
+        i += 2 + len;
+    }
+    None
+}
+
+/// The dashboard, opened from the keyboard (Alt+4): the heat map of the view and the
+/// charts of the district at its centre, from the server's stats.
+fn check_dashboard(wd: &WebDriver, shots: &Path) -> Result<()> {
+    wd.execute(
+        "document.body.dispatchEvent(new KeyboardEvent('keydown', {key: '4', altKey: true, bubbles: true})); return 'ok';",
+    )?;
+    let summary = wd
+        .wait_for(
+            "the dashboard's heat map and charts",
+            "const s = document.getElementById('heat-summary'); \
+             const m = (document.getElementById('heat-map') || {}).vigilMap; let cells = 0; \
+             if (m) m.eachLayer(l => { if (l.options && l.options.className === 'heat-cell') cells++; }); \
+             const bars = document.querySelectorAll('.chart.months rect.bar').length; \
+             const hours = [...document.querySelectorAll('.chart.hours rect.hour')] \
+               .reduce((n, r) => n + Number(r.dataset.count), 0); \
+             return s && cells > 0 && bars > 0 && hours > 0 \
+               ? s.textContent + '|' + cells + ' cells drawn|' + bars + ' bar segments|' + hours + ' in the hour grid' : null;",
+            Duration::from_secs(60),
+        )
+        .map_err(|e| {
+            let state = wd
+                .execute(
+                    "const c = document.querySelector('#screen-dashboard .card'); \
+                     return (c ? c.textContent.slice(0, 300) : 'no dashboard') + ' | bars ' \
+                       + document.querySelectorAll('.chart.months rect.bar').length + ', hour cells ' \
+                       + document.querySelectorAll('.chart.hours rect.hour').length + ', map ' \
+                       + Boolean((document.getElementById('heat-map') || {}).vigilMap);",
+                )
+                .unwrap_or_default();
+            e.context(format!("dashboard shows: {state}"))
+        })?;
+    eprintln!("    dashboard: {summary}");
+    wd.screenshot(&shots.join("dashboard.png"))?;
+    Ok(())
+}
+
+/// A place typed by name is found among the incidents on the device (the city feed's
+/// neighbourhoods), and sets the report's coordinates.
+fn check_place_search(wd: &WebDriver, shots: &Path) -> Result<()> {
+    wd.execute("document.getElementById('nav-report').click(); return 'ok';")?;
+    wd.wait_for(
+        "the report screen",
+        "return document.getElementById('find-place') ? 'ok' : null;",
+        Duration::from_secs(20),
+    )?;
+    wd.execute(&fill("place", "bay street"))?;
+    wd.execute("document.getElementById('find-place').click(); return 'ok';")?;
+    let found = wd.wait_for(
+        "the place found by name",
+        "const n = document.querySelector('#where-note .note'); \
+         const a = document.getElementById('lat').value, o = document.getElementById('lon').value; \
+         return n && a && o ? n.textContent + '|' + a + ',' + o + '|' + document.getElementById('place').value : null;",
+        Duration::from_secs(20),
+    )?;
+    eprintln!("    place search: {found}");
+    let parts: Vec<&str> = found.split('|').collect();
+    let (lat, lon) = parts
+        .get(1)
+        .and_then(|p| p.split_once(','))
+        .and_then(|(a, o)| Some((a.parse::<f64>().ok()?, o.parse::<f64>().ok()?)))
+        .context("no coordinates after finding the place")?;
+    // Bay Street Corridor lies between Queen's Park and the lake.
+    if !found.starts_with("Bay Street Corridor (")
+        || !(43.64..43.67).contains(&lat)
+        || !(-79.40..-79.37).contains(&lon)
+        || parts.get(2) != Some(&"Bay Street Corridor")
+    {
+        bail!("finding 'bay street' answered {found:?}");
+    }
+    wd.screenshot(&shots.join("report-place-found.png"))?;
+    Ok(())
+}
+
+/// Settings: the export of one's data lands in the Downloads folder, whole.
+fn check_export(wd: &WebDriver, shots: &Path, downloads: &Path) -> Result<()> {
+    wd.execute("document.getElementById('nav-settings').click(); return 'ok';")?;
+    wd.wait_for(
+        "the export button",
+        "return document.getElementById('export') ? 'ok' : null;",
+        Duration::from_secs(20),
+    )?;
+    wd.execute("document.getElementById('export').click(); return 'ok';")?;
+    let note = wd.wait_for(
+        "the export saved",
+        "const n = document.querySelector('#export-note .note'); \
+         return n && n.textContent !== 'Loading…' ? n.className + '|' + n.textContent : null;",
+        Duration::from_secs(30),
+    )?;
+    let path = note
+        .strip_prefix("note done|Saved to ")
+        .with_context(|| format!("exporting answered {note:?}"))?;
+    let path = Path::new(path);
+    if path.parent() != Some(downloads) {
+        bail!(
+            "the export went to {}, not the Downloads folder {}",
+            path.display(),
+            downloads.display()
+        );
+    }
+    let export: Value = serde_json::from_slice(&std::fs::read(path)?)
+        .with_context(|| format!("{} is not JSON", path.display()))?;
+    let reports = export["reports"].as_array().map_or(0, Vec::len);
+    let areas = export["watch_areas"].as_array().map_or(0, Vec::len);
+    eprintln!(
+        "    export: {} ({reports} reports, {areas} watch areas)",
+        path.display()
+    );
+    if export["account"]["username"] != "e2e-resident"
+        || reports != 1
+        || areas != 2
+        || !export.to_string().contains("Bike taken from the rack")
+    {
+        bail!("the export holds {export}");
+    }
+    wd.screenshot(&shots.join("settings-export.png"))?;
     Ok(())
 }
 
