@@ -652,13 +652,11 @@ fn check_area_filter(wd: &WebDriver, shots: &Path) -> Result<()> {
     )?;
     wd.execute(&fill("filter-area", &home))?;
     // Each marker's distance from the circle's centre (haversine, as the device computes
-    // it), and the list's length.
-    let found = wd
-        .wait_for(
-            "the incidents inside Home",
-            "const s = document.querySelector('#screen-incidents p.status'); \
+    // it), and the list's length. The map is drawn on the frame after the list, so the
+    // wait is for the two to agree; if they never do, the last state is the error.
+    let state = "const s = document.querySelector('#screen-incidents p.status'); \
              const m = (document.getElementById('map') || {}).vigilMap; \
-             if (!s || !m || s.textContent === '500 incidents') return null; \
+             if (!s || !m) return null; \
              let markers = []; \
              m.eachLayer(l => { if (l instanceof L.MarkerClusterGroup) markers = l.getLayers(); }); \
              const r = 6371000, rad = Math.PI / 180, c = L.latLng(43.6535, -79.384); \
@@ -667,9 +665,20 @@ fn check_area_filter(wd: &WebDriver, shots: &Path) -> Result<()> {
                return 2 * r * Math.asin(Math.sqrt(a)); }).filter(d => d > 800.5).length; \
              const items = document.querySelectorAll('.incidents .item').length; \
              const own = [...document.querySelectorAll('.incidents .item')].some(i => i.textContent.includes('Bike taken from the rack')); \
-             return s.textContent + '|' + items + ' listed|' + markers.length + ' on the map|' + far + ' outside|' + own + '|zoom ' + m.getZoom() + ' ' + m.getCenter() + ' size ' + m.getSize();",
+             const text = s.textContent + '|' + items + ' listed|' + markers.length + ' on the map|' + far + ' outside|' + own + '|zoom ' + m.getZoom(); \
+             return";
+    let found = wd
+        .wait_for(
+            "the incidents inside Home, on the list and the map",
+            &format!(
+                "{state} s.textContent !== '500 incidents' && items === markers.length ? text : null;"
+            ),
             Duration::from_secs(20),
-        )?;
+        )
+        .map_err(|e| {
+            let last = wd.execute(&format!("{state} text;")).unwrap_or_default();
+            e.context(format!("filtered to Home, the incidents screen shows {last:?}"))
+        })?;
     eprintln!("    area filter: {found}");
     let parts: Vec<&str> = found.split('|').collect();
     let listed = parts

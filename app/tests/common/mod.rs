@@ -4,11 +4,11 @@
 
 use chrono::{TimeDelta, Utc};
 use vigil_app::{DraftInput, Server};
-use vigil_sync::Location;
 use vigil_backend::{
     api::{ApiConfig, AppState, router},
     db::Db,
 };
+use vigil_sync::Location;
 
 /// An embedded backend on a free loopback port, for as long as this value lives.
 pub struct Backend {
