@@ -241,13 +241,43 @@ async fn set_tile_url(client: State<'_, Client>, url: String) -> Answer<String> 
     Ok(url.to_owned())
 }
 
+/// A risk hint, or why there is none (no model yet, a place no watch area covers).
+#[derive(Debug, Serialize)]
+struct HintOrNote {
+    hint: Option<RiskHint>,
+    hint_note: Option<String>,
+}
+
+impl From<Result<RiskHint, HintError>> for HintOrNote {
+    fn from(answer: Result<RiskHint, HintError>) -> HintOrNote {
+        match answer {
+            Ok(h) => HintOrNote {
+                hint: Some(h),
+                hint_note: None,
+            },
+            Err(e) => HintOrNote {
+                hint: None,
+                hint_note: Some(e.to_string()),
+            },
+        }
+    }
+}
+
+/// Loads the risk model and cached cells into `slot` on first use (a sync empties it).
+fn load_hints(slot: &mut Option<RiskHints>, store: &Store) -> Answer<()> {
+    if slot.is_none() {
+        *slot = store.risk_hints().map_err(say)?;
+    }
+    Ok(())
+}
+
 /// A watch area with the risk hint at its centre now, or why there is none.
 #[derive(Debug, Serialize)]
 struct AreaWithHint {
     #[serde(flatten)]
     area: AreaItem,
-    hint: Option<RiskHint>,
-    hint_note: Option<String>,
+    #[serde(flatten)]
+    hint: HintOrNote,
 }
 
 /// The watch areas kept on this device, whether the server has them, and the risk hint
@@ -257,28 +287,36 @@ async fn areas(client: State<'_, Client>) -> Answer<Vec<AreaWithHint>> {
     let store = client.store.lock().await;
     let areas = store.watch_areas().map_err(say)?;
     let mut hints = client.hints.lock().await;
-    if hints.is_none() {
-        *hints = store.risk_hints().map_err(say)?;
-    }
+    load_hints(&mut hints, &store)?;
     let now = chrono::Local::now().fixed_offset();
     Ok(areas
         .into_iter()
         .map(|area| {
-            let answer = match hints.as_ref() {
+            let hint = match hints.as_ref() {
                 Some(h) => h.area_hint(&area.spec, now),
                 None => Err(HintError::NoModel),
             };
-            let (hint, hint_note) = match answer {
-                Ok(h) => (Some(h), None),
-                Err(e) => (None, Some(e.to_string())),
-            };
             AreaWithHint {
                 area,
-                hint,
-                hint_note,
+                hint: hint.into(),
             }
         })
         .collect())
+}
+
+/// The risk hint for a place at this hour (computed here, offline: the place never
+/// leaves the device), or why there is none.
+#[tauri::command]
+async fn risk_hint(client: State<'_, Client>, lat: f64, lon: f64) -> Answer<HintOrNote> {
+    let store = client.store.lock().await;
+    let mut hints = client.hints.lock().await;
+    load_hints(&mut hints, &store)?;
+    let now = chrono::Local::now().fixed_offset();
+    Ok(match hints.as_ref() {
+        Some(h) => h.hint(lat, lon, now),
+        None => Err(HintError::NoModel),
+    }
+    .into())
 }
 
 /// Saves a watch area (a new one without `id`), checked with the server's rules; the
@@ -558,6 +596,7 @@ pub fn run() {
             photo,
             remove_photo,
             places,
+            risk_hint,
             dashboard,
             export_data,
             submit,

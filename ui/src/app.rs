@@ -227,6 +227,19 @@ fn ReportScreen(info: AppInfo) -> impl IntoView {
     let (draft, set_draft) = signal(None::<String>);
     let (note, set_note) = signal(None::<Note>);
     let (where_note, set_where_note) = signal(None::<Note>);
+    // The risk hint where the report happened, at this hour, once the place is known.
+    let place_hint = LocalResource::new(move || {
+        let at = (
+            lat.get().trim().parse::<f64>(),
+            lon.get().trim().parse::<f64>(),
+        );
+        async move {
+            match at {
+                (Ok(lat), Ok(lon)) => Some(invoke::risk_hint(lat, lon).await),
+                _ => None,
+            }
+        }
+    });
     let (photos, set_photos) = signal(Vec::<Photo>::new());
     let (found, set_found) = signal(Vec::<Place>::new());
     let (busy, set_busy) = signal(false);
@@ -477,6 +490,17 @@ fn ReportScreen(info: AppInfo) -> impl IntoView {
                     })
                 }}
                 <div id="where-note"><NoteLine note=where_note /></div>
+                <div id="place-hint">
+                    <Suspense fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            match place_hint.await {
+                                Some(Ok(p)) => view! { <HintLine hint=p.hint note=p.hint_note /> }.into_any(),
+                                Some(Err(e)) => view! { <p class="hint none">{e.to_string()}</p> }.into_any(),
+                                None => ().into_any(),
+                            }
+                        })}
+                    </Suspense>
+                </div>
             </fieldset>
             <label>
                 {text::FIELD_DESCRIPTION}
@@ -744,6 +768,22 @@ fn IncidentsScreen(info: AppInfo) -> impl IntoView {
                 })}}
             </Suspense>
         </div>
+    }
+}
+
+/// A risk hint (its level and reason, with what it is and is not on hover), or why there
+/// is none.
+#[component]
+fn HintLine(hint: Option<invoke::Hint>, note: Option<String>) -> impl IntoView {
+    match (hint, note) {
+        (Some(h), _) => view! {
+            <p class="hint" data-level=h.level.clone() title=text::HINT_NOTE>
+                <strong>{text::risk_level(&h.level)}</strong>" "{h.reason}
+            </p>
+        }
+        .into_any(),
+        (None, Some(note)) => view! { <p class="hint none">{note}</p> }.into_any(),
+        (None, None) => ().into_any(),
     }
 }
 
@@ -1017,15 +1057,7 @@ fn AreasScreen(info: AppInfo) -> impl IntoView {
                                             <span class=if synced { "badge sent" } else { "badge pending" }>
                                                 {a.last_error.unwrap_or_else(|| (if synced { text::AREA_SYNCED } else { text::AREA_PENDING }).to_owned())}
                                             </span>
-                                            {match (a.hint, a.hint_note) {
-                                                (Some(h), _) => view! {
-                                                    <p class="hint" data-level=h.level.clone() title=text::HINT_NOTE>
-                                                        <strong>{text::risk_level(&h.level)}</strong>" "{h.reason}
-                                                    </p>
-                                                }.into_any(),
-                                                (None, Some(note)) => view! { <p class="hint none">{note}</p> }.into_any(),
-                                                (None, None) => ().into_any(),
-                                            }}
+                                            <HintLine hint=a.hint note=a.hint_note />
                                             <button class="link" on:click=move |_| delete(id.clone(), area_name.clone())>{text::DELETE}</button>
                                         </li>
                                     }

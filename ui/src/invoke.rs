@@ -200,6 +200,22 @@ pub struct Hint {
     pub reason: String,
 }
 
+/// A risk hint for a place, or why there is none.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct PlaceHint {
+    pub hint: Option<Hint>,
+    pub hint_note: Option<String>,
+}
+
+/// The risk hint for a place at this hour, computed on the device.
+pub async fn risk_hint(lat: f64, lon: f64) -> Result<PlaceHint, InvokeError> {
+    call(
+        "risk_hint",
+        args(&serde_json::json!({ "lat": lat, "lon": lon })),
+    )
+    .await
+}
+
 pub async fn areas() -> Result<Vec<Area>, InvokeError> {
     call("areas", JsValue::UNDEFINED).await
 }

@@ -291,6 +291,16 @@ fn check_screens(
     if picked != "43.6535,-79.384" {
         bail!("clicking the map at 43.6535, -79.384 set {picked:?}");
     }
+    // The risk hint for the place, computed on the device: never signed in, it has no
+    // model yet and says how one comes.
+    let hint = wd.wait_for(
+        "the risk hint for the picked place",
+        "const h = document.querySelector('#place-hint .hint'); return h ? h.textContent : null;",
+        Duration::from_secs(10),
+    )?;
+    if !hint.contains("no risk model on this device yet: sync while online") {
+        bail!("the report's risk hint line says {hint:?}");
+    }
     // The device's position: this machine has no location service, so the answer is a
     // sentence saying what else to do (on a phone, the coordinates).
     wd.execute("document.getElementById('locate').click(); return 'ok';")?;
