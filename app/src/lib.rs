@@ -13,6 +13,7 @@
 
 pub mod alerts;
 pub mod edits;
+pub mod groups;
 pub mod online;
 pub mod photos;
 pub mod risk;

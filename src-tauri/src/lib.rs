@@ -20,6 +20,7 @@ use tokio::sync::{Mutex, Notify};
 use vigil_app::{
     AppInfo, AreaItem, Backoff, Draft, DraftInput, HintError, InboxItem, OutboxItem, PhotoItem,
     Place, RiskHints, Server, Session, Store, SyncError,
+    groups::{Decision, Group, Invite, Queued},
     online::{Bbox, Dashboard},
     sync::{self},
 };
@@ -145,6 +146,60 @@ fn signed_in_server(client: &Client) -> Answer<(Session, Server)> {
 async fn dashboard(client: State<'_, Client>, view: Bbox) -> Answer<Dashboard> {
     let (_, server) = signed_in_server(&client)?;
     server.dashboard(view).await.map_err(say)
+}
+
+/// The watch groups of the signed-in account, with its role in each.
+#[tauri::command]
+async fn groups(client: State<'_, Client>) -> Answer<Vec<Group>> {
+    let (_, server) = signed_in_server(&client)?;
+    server.groups().await.map_err(say)
+}
+
+/// Creates a watch group; the caller becomes its admin.
+#[tauri::command]
+async fn create_group(
+    client: State<'_, Client>,
+    name: String,
+    description: String,
+) -> Answer<Group> {
+    let (_, server) = signed_in_server(&client)?;
+    server.create_group(&name, &description).await.map_err(say)
+}
+
+/// Joins the group of an invitation code or link.
+#[tauri::command]
+async fn join_group(client: State<'_, Client>, code: String) -> Answer<Group> {
+    let (_, server) = signed_in_server(&client)?;
+    server.join_group(&code).await.map_err(say)
+}
+
+/// A new invitation for members (moderators and admins).
+#[tauri::command]
+async fn invite(client: State<'_, Client>, group: String) -> Answer<Invite> {
+    let (_, server) = signed_in_server(&client)?;
+    server.invite(&group).await.map_err(say)
+}
+
+/// The group's reports waiting for a decision (moderators).
+#[tauri::command]
+async fn moderation_queue(client: State<'_, Client>, group: String) -> Answer<Vec<Queued>> {
+    let (_, server) = signed_in_server(&client)?;
+    server.moderation_queue(&group).await.map_err(say)
+}
+
+/// Verifies, rejects (with the reason the reporter reads) or merges a queued report.
+#[tauri::command]
+async fn decide(
+    client: State<'_, Client>,
+    group: String,
+    incident: String,
+    decision: Decision,
+) -> Answer<String> {
+    let (_, server) = signed_in_server(&client)?;
+    server
+        .decide(&group, &incident, &decision)
+        .await
+        .map_err(say)
 }
 
 /// Saves everything the server holds about this account as a JSON file in the
@@ -598,6 +653,12 @@ pub fn run() {
             places,
             risk_hint,
             dashboard,
+            groups,
+            create_group,
+            join_group,
+            invite,
+            moderation_queue,
+            decide,
             export_data,
             submit,
             outbox,

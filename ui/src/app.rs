@@ -22,18 +22,20 @@ enum Screen {
     Dashboard,
     Areas,
     Alerts,
+    Groups,
     Settings,
     About,
 }
 
 impl Screen {
-    const ALL: [Screen; 8] = [
+    const ALL: [Screen; 9] = [
         Screen::Report,
         Screen::Outbox,
         Screen::Incidents,
         Screen::Dashboard,
         Screen::Areas,
         Screen::Alerts,
+        Screen::Groups,
         Screen::Settings,
         Screen::About,
     ];
@@ -46,6 +48,7 @@ impl Screen {
             Screen::Dashboard => "dashboard",
             Screen::Areas => "areas",
             Screen::Alerts => "alerts",
+            Screen::Groups => "groups",
             Screen::Settings => "settings",
             Screen::About => "about",
         }
@@ -59,6 +62,7 @@ impl Screen {
             Screen::Dashboard => text::NAV_DASHBOARD,
             Screen::Areas => text::NAV_AREAS,
             Screen::Alerts => text::ALERTS_TITLE,
+            Screen::Groups => text::NAV_GROUPS,
             Screen::Settings => text::NAV_SETTINGS,
             Screen::About => text::NAV_ABOUT,
         }
@@ -86,7 +90,7 @@ pub fn App() -> impl IntoView {
         .await;
     });
 
-    // Alt+1 … Alt+8: the screens in the order of the bar.
+    // Alt+1 … Alt+9: the screens in the order of the bar.
     let keys = window_event_listener(leptos::ev::keydown, move |e| {
         let screen = e
             .key()
@@ -155,6 +159,9 @@ pub fn App() -> impl IntoView {
                                             }
                                             Screen::Alerts => {
                                                 view! { <AlertsScreen info=info.clone() version=inbox_version set_unread /> }.into_any()
+                                            }
+                                            Screen::Groups => {
+                                                view! { <GroupsScreen info=info.clone() /> }.into_any()
                                             }
                                             Screen::Settings => view! { <SettingsScreen /> }.into_any(),
                                             Screen::About => {
@@ -1304,6 +1311,197 @@ fn SettingsScreen() -> impl IntoView {
             <NoteLine note />
             <TilesSetting />
             <ExportSetting />
+        </div>
+    }
+}
+
+/// Watch groups: one's groups with one's role, joining with a code, starting one; for
+/// moderators, invitations and the reports waiting for review.
+#[component]
+fn GroupsScreen(info: AppInfo) -> impl IntoView {
+    let (version, set_version) = signal(0u32);
+    let groups = LocalResource::new(move || {
+        version.get();
+        invoke::groups()
+    });
+    let (code, set_code) = signal(String::new());
+    let (name, set_name) = signal(String::new());
+    let (note, set_note) = signal(None::<Note>);
+    let join = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        spawn_local(async move {
+            set_note.set(Some(
+                match invoke::join_group(&code.get_untracked()).await {
+                    Ok(g) => {
+                        set_code.set(String::new());
+                        Note::Done(text::group_joined(&g.name))
+                    }
+                    Err(e) => Note::Failed(e.to_string()),
+                },
+            ));
+            set_version.update(|v| *v += 1);
+        });
+    };
+    let create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        spawn_local(async move {
+            set_note.set(Some(
+                match invoke::create_group(&name.get_untracked()).await {
+                    Ok(g) => {
+                        set_name.set(String::new());
+                        Note::Done(text::group_created(&g.name))
+                    }
+                    Err(e) => Note::Failed(e.to_string()),
+                },
+            ));
+            set_version.update(|v| *v += 1);
+        });
+    };
+    view! {
+        <div class="card">
+            <h2>{text::GROUPS_TITLE}</h2>
+            <p class="status">{text::GROUPS_HINT}</p>
+            <Suspense fallback=|| view! { <p class="status">{text::LOADING}</p> }>
+                {move || {
+                    let info = info.clone();
+                    Suspend::new(async move {
+                        listed(groups.await, text::GROUPS_EMPTY, move |list| view! {
+                            <ul class="items groups">
+                                {list.into_iter().map(|g| {
+                                    let tools = g.moderates().then(|| view! { <GroupTools group=g.clone() info=info.clone() /> });
+                                    view! {
+                                        <li class="item group" data-role=g.role.clone()>
+                                            <strong>{g.name.clone()}</strong>
+                                            <span>{text::members(g.members)}</span>
+                                            <span class="badge sent">{text::role(&g.role)}</span>
+                                            {tools}
+                                        </li>
+                                    }
+                                }).collect_view()}
+                            </ul>
+                        }.into_any())
+                    })
+                }}
+            </Suspense>
+            <form class="row inline" on:submit=join>
+                <label>
+                    {text::FIELD_JOIN_CODE}
+                    <input id="join-code" autocomplete="off" prop:value=code on:input=move |ev| set_code.set(event_target_value(&ev)) />
+                </label>
+                <button id="join-group" type="submit" class="secondary">{text::JOIN}</button>
+            </form>
+            <form class="row inline" on:submit=create>
+                <label>
+                    {text::FIELD_GROUP_NAME}
+                    <input id="group-name" prop:value=name on:input=move |ev| set_name.set(event_target_value(&ev)) />
+                </label>
+                <button id="create-group" type="submit" class="secondary">{text::CREATE_GROUP}</button>
+            </form>
+            <NoteLine note />
+        </div>
+    }
+}
+
+/// A moderator's tools for one group: a new invitation, and the reports waiting for a
+/// decision (verify, reject with a reason, or the same as the nearest other report).
+#[component]
+fn GroupTools(group: invoke::Group, info: AppInfo) -> impl IntoView {
+    let (version, set_version) = signal(0u32);
+    let id = group.id.clone();
+    let queue = LocalResource::new(move || {
+        version.get();
+        let id = id.clone();
+        async move { invoke::moderation_queue(&id).await }
+    });
+    let (invite, set_invite) = signal(None::<invoke::Invite>);
+    let (note, set_note) = signal(None::<Note>);
+    let gid = group.id.clone();
+    let new_invite = move |_| {
+        let gid = gid.clone();
+        spawn_local(async move {
+            match invoke::invite(&gid).await {
+                Ok(i) => set_invite.set(Some(i)),
+                Err(e) => set_note.set(Some(Note::Failed(e.to_string()))),
+            }
+        });
+    };
+    let gid = StoredValue::new(group.id.clone());
+    let decide = move |incident: String, decision: serde_json::Value| {
+        spawn_local(async move {
+            set_note.set(Some(
+                match invoke::decide(&gid.get_value(), &incident, decision).await {
+                    Ok(status) => Note::Done(text::decided(&status)),
+                    Err(e) => Note::Failed(e.to_string()),
+                },
+            ));
+            set_version.update(|v| *v += 1);
+        });
+    };
+    view! {
+        <div class="group-tools">
+            <button type="button" class="secondary invite" on:click=new_invite>{text::INVITE}</button>
+            {move || invite.get().map(|i| view! {
+                <p class="invite-code">
+                    <code class="code">{i.code}</code>" "<code class="link">{i.link}</code>
+                    <br />{text::invite_shown(&i.expires_at, i.max_uses)}
+                </p>
+            })}
+            <h3>{text::QUEUE_TITLE}</h3>
+            <Suspense fallback=|| ()>
+                {move || {
+                    let info = info.clone();
+                    Suspend::new(async move {
+                        listed(queue.await, text::QUEUE_EMPTY, move |list| view! {
+                            <ul class="items queue">
+                                {list.into_iter().map(|q| {
+                                    let (reason, set_reason) = signal(String::new());
+                                    let id = q.incident.id.clone();
+                                    let (verify_id, reject_id) = (id.clone(), id.clone());
+                                    let nearest = q.duplicates.first().cloned();
+                                    let dup_line = nearest.as_ref().map(|d| text::possible_duplicates(q.duplicates.len(), d.distance_m));
+                                    let merge = nearest.map(|d| {
+                                        let id = id.clone();
+                                        view! {
+                                            <button type="button" class="secondary merge"
+                                                on:click=move |_| decide(id.clone(), serde_json::json!({"action": "merge", "into": d.id.clone()}))>
+                                                {text::MERGE}
+                                            </button>
+                                        }
+                                    });
+                                    view! {
+                                        <li class="item queued" data-id=id.clone()>
+                                            <strong>{info.label(&q.incident.category)}</strong>
+                                            <time>{q.incident.occurred_at.clone()}</time>
+                                            <span class="desc">{q.incident.description.clone()}</span>
+                                            <span class="why">{text::reported_by(q.reporter.as_deref())}</span>
+                                            {q.private.then(|| view! { <span class="badge pending">{text::PRIVATE}</span> })}
+                                            {dup_line.map(|l| view! { <p class="hint none">{l}</p> })}
+                                            <div class="decide row inline">
+                                                <label>
+                                                    {text::FIELD_REJECT_REASON}
+                                                    <input class="reason" prop:value=reason on:input=move |ev| set_reason.set(event_target_value(&ev)) />
+                                                </label>
+                                                <div class="buttons">
+                                                    <button type="button" class="primary verify"
+                                                        on:click=move |_| decide(verify_id.clone(), serde_json::json!({"action": "verify"}))>
+                                                        {text::VERIFY}
+                                                    </button>
+                                                    <button type="button" class="secondary reject"
+                                                        on:click=move |_| decide(reject_id.clone(), serde_json::json!({"action": "reject", "reason": reason.get_untracked()}))>
+                                                        {text::REJECT}
+                                                    </button>
+                                                    {merge}
+                                                </div>
+                                            </div>
+                                        </li>
+                                    }
+                                }).collect_view()}
+                            </ul>
+                        }.into_any())
+                    })
+                }}
+            </Suspense>
+            <NoteLine note />
         </div>
     }
 }

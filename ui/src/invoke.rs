@@ -528,6 +528,92 @@ pub async fn export_data() -> Result<String, InvokeError> {
     call("export_data", JsValue::UNDEFINED).await
 }
 
+/// A watch group of the signed-in account (`vigil_app::groups::Group`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Group {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub members: i64,
+    /// `member`, `moderator` or `admin`.
+    pub role: String,
+}
+
+impl Group {
+    pub fn moderates(&self) -> bool {
+        self.role == "moderator" || self.role == "admin"
+    }
+}
+
+/// An invitation, shown once (`vigil_app::groups::Invite`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Invite {
+    pub code: String,
+    pub link: String,
+    pub expires_at: String,
+    pub max_uses: i64,
+}
+
+/// An incident that may repeat a queued report (`vigil_app::groups::Duplicate`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Duplicate {
+    pub id: String,
+    pub distance_m: f64,
+    pub minutes_apart: i64,
+}
+
+/// A report waiting for a moderator (`vigil_app::groups::Queued`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Queued {
+    pub incident: Incident,
+    pub private: bool,
+    pub reporter: Option<String>,
+    pub duplicates: Vec<Duplicate>,
+}
+
+pub async fn groups() -> Result<Vec<Group>, InvokeError> {
+    call("groups", JsValue::UNDEFINED).await
+}
+
+pub async fn create_group(name: &str) -> Result<Group, InvokeError> {
+    call(
+        "create_group",
+        args(&serde_json::json!({ "name": name, "description": "" })),
+    )
+    .await
+}
+
+/// Joins with an invitation code or link, as shared.
+pub async fn join_group(code: &str) -> Result<Group, InvokeError> {
+    call("join_group", args(&serde_json::json!({ "code": code }))).await
+}
+
+pub async fn invite(group: &str) -> Result<Invite, InvokeError> {
+    call("invite", args(&serde_json::json!({ "group": group }))).await
+}
+
+pub async fn moderation_queue(group: &str) -> Result<Vec<Queued>, InvokeError> {
+    call(
+        "moderation_queue",
+        args(&serde_json::json!({ "group": group })),
+    )
+    .await
+}
+
+/// `decision` as the shell takes it: `{"action": "verify"}`, `{"action": "reject",
+/// "reason": …}` or `{"action": "merge", "into": …}`. Answers the new status.
+pub async fn decide(
+    group: &str,
+    incident: &str,
+    decision: serde_json::Value,
+) -> Result<String, InvokeError> {
+    call(
+        "decide",
+        args(&serde_json::json!({ "group": group, "incident": incident, "decision": decision })),
+    )
+    .await
+}
+
 /// Command arguments as the JS object `invoke` takes.
 fn args(value: &serde_json::Value) -> JsValue {
     js_sys::JSON::parse(&value.to_string()).unwrap_or(JsValue::UNDEFINED)

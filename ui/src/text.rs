@@ -6,6 +6,7 @@ pub const NAV_REPORT: &str = "Report";
 pub const NAV_OUTBOX: &str = "Outbox";
 pub const NAV_INCIDENTS: &str = "Incidents";
 pub const NAV_AREAS: &str = "Watch areas";
+pub const NAV_GROUPS: &str = "Groups";
 pub const NAV_SETTINGS: &str = "Settings";
 pub const NAV_ABOUT: &str = "About";
 
@@ -317,6 +318,70 @@ pub fn exported(path: &str) -> String {
 
 pub const KEYS_TITLE: &str = "Keyboard";
 pub const KEYS_HELP: &str = "Alt+1 … Alt+9 open the screens in the order of the bar; Tab moves between fields and list items, Enter opens one, Escape closes a detail.";
+
+pub const GROUPS_TITLE: &str = "Watch groups";
+pub const GROUPS_HINT: &str = "Groups share private reports among neighbours; their moderators review the reports made through them. These need the server.";
+pub const GROUPS_EMPTY: &str =
+    "You are in no group yet: join one with the code a neighbour gave you, or start one.";
+pub const FIELD_JOIN_CODE: &str = "Invitation code or link";
+pub const JOIN: &str = "Join";
+pub const FIELD_GROUP_NAME: &str = "New group's name";
+pub const CREATE_GROUP: &str = "Start a group";
+pub const INVITE: &str = "Invite members";
+pub const QUEUE_TITLE: &str = "Waiting for review";
+pub const QUEUE_EMPTY: &str = "Nothing waiting for review.";
+pub const VERIFY: &str = "Verify";
+pub const REJECT: &str = "Reject";
+pub const MERGE: &str = "Same as the nearest";
+pub const FIELD_REJECT_REASON: &str = "Why (the reporter reads this)";
+pub const ANONYMOUS_REPORTER: &str = "anonymous";
+pub const PRIVATE: &str = "members only";
+
+pub fn role(role: &str) -> &'static str {
+    match role {
+        "admin" => "Admin",
+        "moderator" => "Moderator",
+        _ => "Member",
+    }
+}
+
+pub fn members(n: i64) -> String {
+    if n == 1 {
+        "1 member".to_owned()
+    } else {
+        format!("{n} members")
+    }
+}
+
+pub fn group_created(name: &str) -> String {
+    format!("{name} started: you are its admin. Invite your neighbours with a code.")
+}
+
+pub fn group_joined(name: &str) -> String {
+    format!("You are in {name}.")
+}
+
+pub fn invite_shown(expires_at: &str, max_uses: i64) -> String {
+    format!(
+        "Share this code or link; it is shown only now. Up to {max_uses} people may join with it until {expires_at}."
+    )
+}
+
+pub fn reported_by(reporter: Option<&str>) -> String {
+    format!("by {}", reporter.unwrap_or(ANONYMOUS_REPORTER))
+}
+
+pub fn possible_duplicates(n: usize, nearest_m: f64) -> String {
+    if n == 1 {
+        format!("Possibly the same as 1 report {nearest_m:.0} m away")
+    } else {
+        format!("Possibly the same as {n} reports, the nearest {nearest_m:.0} m away")
+    }
+}
+
+pub fn decided(code: &str) -> String {
+    format!("Done: {}.", status(code))
+}
 
 #[cfg(test)]
 mod tests {

@@ -635,6 +635,7 @@ fn check_screens(
     )?;
 
     check_area_filter(wd, shots)?;
+    check_groups(wd, shots, backend)?;
 
     wd.execute("document.getElementById('nav-about').click(); return 'ok';")?;
     let about = wd.wait_for(
@@ -647,6 +648,80 @@ fn check_screens(
     }
     wd.screenshot(&shots.join("about.png"))?;
     check_export(wd, shots, downloads)?;
+    Ok(())
+}
+
+/// Groups: start one, invite (the code is shown once), a neighbour joins with it and
+/// reports through the group, and the report waits for review until it is rejected with
+/// a reason.
+fn check_groups(wd: &WebDriver, shots: &Path, backend: &Backend) -> Result<()> {
+    wd.execute("document.getElementById('nav-groups').click(); return 'ok';")?;
+    wd.wait_for(
+        "the groups screen",
+        "return [...document.querySelectorAll('#screen-groups p.status')] \
+           .some(p => p.textContent.startsWith('You are in no group')) ? 'ok' : null;",
+        Duration::from_secs(20),
+    )?;
+    // A code nobody issued is refused with what to do.
+    wd.execute(&fill("join-code", "AAAA-BBBB-CCCC"))?;
+    wd.execute("document.getElementById('join-group').click(); return 'ok';")?;
+    let refused = wd.wait_for(
+        "the refusal of a made-up code",
+        "const n = document.querySelector('#screen-groups .card > p.note.failed'); return n ? n.textContent : null;",
+        Duration::from_secs(20),
+    )?;
+    eprintln!("    made-up invitation code: {refused}");
+    wd.execute(&fill("group-name", "Elm Street Watch"))?;
+    wd.execute("document.getElementById('create-group').click(); return 'ok';")?;
+    let group = wd.wait_for(
+        "the new group",
+        "const g = document.querySelector('.groups .item.group'); return g ? g.dataset.role + '|' + g.textContent : null;",
+        Duration::from_secs(20),
+    )?;
+    if !group.starts_with("admin|Elm Street Watch1 memberAdmin") {
+        bail!("the new group shows {group:?}");
+    }
+    wd.execute("document.querySelector('.groups .item button.invite').click(); return 'ok';")?;
+    let code = wd.wait_for(
+        "the invitation code",
+        "const c = document.querySelector('.invite-code code.code'); return c ? c.textContent : null;",
+        Duration::from_secs(20),
+    )?;
+    eprintln!("    invitation code: {code}");
+    neighbour_joins_and_reports(backend.server.base_url(), &code)?;
+    // The screen again: the group has two members and the report waits.
+    wd.execute("document.getElementById('nav-report').click(); document.getElementById('nav-groups').click(); return 'ok';")?;
+    let queued = wd.wait_for(
+        "the neighbour's report in the review queue",
+        "const q = document.querySelector('.queue .item.queued'); \
+         const g = document.querySelector('.groups .item.group'); \
+         return q && g ? g.querySelector('span').textContent + '|' + q.textContent : null;",
+        Duration::from_secs(20),
+    )?;
+    if !queued.starts_with("2 members|Vandalism")
+        || !queued.contains("Bus shelter glass smashed")
+        || !queued.contains("by e2e-neighbour")
+    {
+        bail!("the review queue shows {queued:?}");
+    }
+    wd.screenshot(&shots.join("groups-queue.png"))?;
+    wd.execute(
+        "const i = document.querySelector('.queue .item.queued input.reason'); i.value = 'Reported to the city already'; \
+         i.dispatchEvent(new Event('input', {bubbles: true})); \
+         document.querySelector('.queue .item.queued button.reject').click(); return 'ok';",
+    )?;
+    let done = wd.wait_for(
+        "the rejection",
+        "const n = document.querySelector('.group-tools p.note'); \
+         const e = document.querySelector('.group-tools p.status'); \
+         return n && e ? n.className + '|' + n.textContent + '|' + e.textContent : null;",
+        Duration::from_secs(20),
+    )?;
+    if done != "note done|Done: Rejected.|Nothing waiting for review." {
+        bail!("rejecting the report answered {done:?}");
+    }
+    eprintln!("    group review: {done}");
+    wd.screenshot(&shots.join("groups.png"))?;
     Ok(())
 }
 
@@ -954,18 +1029,19 @@ fn sync_in_outbox(wd: &WebDriver) -> Result<String> {
     )
 }
 
-/// Another resident registers and reports a break-in at Nathan Phillips Square, through the
-/// sync API as their app would.
-fn neighbour_reports(base: &str) -> Result<()> {
+/// The neighbour's HTTP client and token (registering the account first when `register`).
+fn neighbour(base: &str, register: bool) -> Result<(reqwest::blocking::Client, String)> {
     let http = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
     let account = json!({"username": "e2e-neighbour", "password": "correct horse battery staple"});
-    http.post(format!("{base}/v1/auth/register"))
-        .json(&account)
-        .send()?
-        .error_for_status()
-        .context("registering the neighbour")?;
+    if register {
+        http.post(format!("{base}/v1/auth/register"))
+            .json(&account)
+            .send()?
+            .error_for_status()
+            .context("registering the neighbour")?;
+    }
     let login: Value = http
         .post(format!("{base}/v1/auth/login"))
         .json(&account)
@@ -975,7 +1051,52 @@ fn neighbour_reports(base: &str) -> Result<()> {
         .json()?;
     let token = login["token"]
         .as_str()
-        .context("no token in the login answer")?;
+        .context("no token in the login answer")?
+        .to_owned();
+    Ok((http, token))
+}
+
+/// The neighbour joins a group with `code` and reports a broken window through it.
+fn neighbour_joins_and_reports(base: &str, code: &str) -> Result<()> {
+    let (http, token) = neighbour(base, false)?;
+    let joined: Value = http
+        .post(format!("{base}/v1/groups/join"))
+        .bearer_auth(&token)
+        .json(&json!({"code": code}))
+        .send()?
+        .error_for_status()
+        .context("the neighbour joining with the invitation")?
+        .json()?;
+    let group = joined["group"]["id"]
+        .as_str()
+        .context("no group in the join answer")?;
+    let occurred = chrono::Utc::now() - chrono::TimeDelta::minutes(30);
+    let answer: Value = http
+        .post(format!("{base}/v1/sync/push"))
+        .bearer_auth(&token)
+        .json(&json!({"reports": [{
+            "id": uuid::Uuid::now_v7().to_string(),
+            "category": "vandalism",
+            "occurred_at": occurred.fixed_offset().to_rfc3339(),
+            "location": {"lat": 43.6540, "lon": -79.3850, "accuracy_m": 10.0},
+            "description": "Bus shelter glass smashed",
+            "group": group,
+        }]}))
+        .send()?
+        .error_for_status()
+        .context("the neighbour's report through the group")?
+        .json()?;
+    if answer["results"][0]["outcome"] != "accepted" {
+        bail!("the neighbour's group report was answered {answer}");
+    }
+    Ok(())
+}
+
+/// Another resident registers and reports a break-in at Nathan Phillips Square, through the
+/// sync API as their app would.
+fn neighbour_reports(base: &str) -> Result<()> {
+    let (http, token) = neighbour(base, true)?;
+    let token = token.as_str();
     let occurred = chrono::Utc::now() - chrono::TimeDelta::minutes(5);
     let report = json!({"reports": [{
         "id": uuid::Uuid::now_v7().to_string(),
