@@ -32,10 +32,11 @@ pub enum InvokeError {
          start the app with `cargo tauri dev` instead of opening the page in a browser"
     )]
     NotInTauri,
-    /// The shell ran the command and it failed, or the call itself was refused.
-    #[error("the `{command}` command failed: {message}")]
+    /// The shell ran the command and it failed, or the call itself was refused. The
+    /// shell's answer is a sentence for the person using the app, shown as it is.
+    #[error("{message}")]
     Rejected {
-        /// The command's name.
+        /// The command's name (for the console, not the person).
         command: &'static str,
         /// What the shell reported.
         message: String,
@@ -625,12 +626,11 @@ async fn call<T: DeserializeOwned>(command: &'static str, args: JsValue) -> Resu
     if !inside_tauri() {
         return Err(InvokeError::NotInTauri);
     }
-    let value = tauri_invoke(command, args)
-        .await
-        .map_err(|error| InvokeError::Rejected {
-            command,
-            message: describe(&error),
-        })?;
+    let value = tauri_invoke(command, args).await.map_err(|error| {
+        let message = describe(&error);
+        leptos::logging::warn!("the `{command}` command failed: {message}");
+        InvokeError::Rejected { command, message }
+    })?;
     // The result arrived as JSON and is plain data, so a JSON round trip is
     // lossless and keeps decoding in serde_json, where it is also tested.
     let json = js_sys::JSON::stringify(&value)
